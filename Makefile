@@ -1,0 +1,74 @@
+# harness-operator. Every target installs what it needs (idempotently) into caches
+# outside the work tree, keyed by version: see docs/development.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/harness-operator
+UV_VERSION := 0.13.8
+UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON ?= python3.11
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: help venv build cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(CACHE)/uv-$(UV_VERSION)
+	$(CACHE)/uv-$(UV_VERSION)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --quiet
+	@touch $@
+
+venv: $(VENV)/.synced ## create the virtualenv from uv.lock
+
+build: ## build or fetch the local cluster's binaries (cached by version)
+	@bash cluster/build.sh all
+
+cluster: venv ## start the local cluster if not running; last line: export KUBECONFIG=...
+	@$(PY) cluster/localcluster.py up
+
+cluster-down: ## stop everything `make cluster` started
+	@$(PY) cluster/localcluster.py down
+
+cluster-status: ## show the running cluster's endpoints
+	@$(PY) cluster/localcluster.py status
+
+test: venv build ## the whole suite: unit + integration on the local cluster (starts/stops it)
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-unit: venv ## unit tests only (no cluster)
+	@$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: venv ## ruff and mypy --strict
+	$(VENV)/bin/ruff check operator tests cluster bench
+	$(VENV)/bin/ruff format --check operator tests cluster bench
+	$(VENV)/bin/mypy
+
+fmt: venv ## format and autofix
+	$(VENV)/bin/ruff format operator tests cluster bench
+	$(VENV)/bin/ruff check --fix operator tests cluster bench
+
+crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
+	$(PY) -m harness_operator.api.crdgen
+	$(PY) -m harness_operator.api.docs
+
+crds-check: venv ## fail when crds/ or docs/api.md are stale
+	$(PY) -m harness_operator.api.crdgen --check
+	$(PY) -m harness_operator.api.docs --check
+
+demo: venv build ## start the local cluster and run the operator against it
+	@bash scripts/demo.sh
+
+bench: venv build ## benchmarks; each figure printed as NAME: value [unit]
+	@$(PY) bench/run.py
+
+clean: ## remove the virtualenv (caches stay; see docs/development.md)
+	rm -rf $(VENV)

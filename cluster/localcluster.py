@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""The embedded local test bed: a real Kubernetes control plane plus Prometheus, on loopback.
+
+etcd, kube-apiserver (RBAC + admission), kube-controller-manager, kube-scheduler and
+kwok-controller run as local processes through kwokctl's binary runtime, from binaries
+that `build.sh` compiled from Go modules. Fake nodes are created by us. The real Istio
+CRDs come from the istio.io/api module cache. Prometheus (Debian package) scrapes static
+127.0.0.1 targets listed in file_sd files that tests write.
+
+Every socket binds 127.0.0.1 and nothing dials a node or pod IP: those are data only.
+
+Usage: localcluster.py up|down|status|env   (stdlib only, so any python3 runs it)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CLUSTER_NAME = "harness-dev"
+NODE_COUNT = 2
+SCRAPE_INTERVAL_SECONDS = 1
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for line in (HERE / "versions.env").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+VERSIONS = _versions()
+CACHE = Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness-operator"))
+RUN_DIR = Path(os.environ.get("HARNESS_RUN_DIR", CACHE / "run" / CLUSTER_NAME))
+KWOK_WORKDIR = RUN_DIR / "kwok"
+STATE_FILE = RUN_DIR / "state.json"
+
+
+def _bin(*parts: str) -> Path:
+    return CACHE.joinpath(*parts)
+
+
+K8S_DIR = _bin(f"k8s-{VERSIONS['K8S_VERSION']}")
+KWOKCTL = _bin(f"kwok-{VERSIONS['KWOK_VERSION']}", "kwokctl")
+KWOK = _bin(f"kwok-{VERSIONS['KWOK_VERSION']}", "kwok")
+ETCD = _bin(f"etcd-{VERSIONS['ETCD_VERSION']}", "etcd")
+KUBECTL = _bin(f"kubectl-layer-{VERSIONS['KUBECTL_LAYER_VERSION']}", "kubectl")
+HELM = _bin(f"kubectl-layer-{VERSIONS['KUBECTL_LAYER_VERSION']}", "helm")
+PROMETHEUS = _bin(f"prometheus-{VERSIONS['PROMETHEUS_DEB_VERSION']}", "usr", "bin", "prometheus")
+ISTIO_CRDS = _bin(f"istio-crds-{VERSIONS['ISTIO_API_VERSION']}.yaml")
+
+
+@dataclass
+class State:
+    """What a running test bed looks like; written to state.json for tests and tools."""
+
+    kubeconfig: str
+    prometheus_url: str
+    prometheus_pid: int
+    prometheus_targets_dir: str
+    audit_log: str
+    kubectl: str
+    helm: str
+
+
+def log(msg: str) -> None:
+    print(f"[cluster] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def kwok_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["KWOK_WORKDIR"] = str(KWOK_WORKDIR)
+    # Never let kwokctl or kubectl reach for the user's own kubeconfig.
+    env["KUBECONFIG"] = str(RUN_DIR / "kubeconfig")
+    return env
+
+
+def kubectl(*args: str, check: bool = True, capture: bool = True) -> str:
+    proc = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), *args],
+        check=False,
+        text=True,
+        capture_output=capture,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout or ""
+
+
+def ensure_built() -> None:
+    subprocess.run(["bash", str(HERE / "build.sh"), "all"], check=True)
+
+
+def load_state() -> State | None:
+    try:
+        return State(**json.loads(STATE_FILE.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def apiserver_healthy() -> bool:
+    if not (RUN_DIR / "kubeconfig").exists():
+        return False
+    proc = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), "get", "--raw", "/readyz"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return proc.returncode == 0 and proc.stdout.strip() == "ok"
+
+
+def prometheus_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=3) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def is_running() -> bool:
+    state = load_state()
+    return state is not None and apiserver_healthy() and prometheus_healthy(state.prometheus_url)
+
+
+AUDIT_POLICY = {
+    # Write requests only, at Metadata level: tests count the operator's writes from it.
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        # Heartbeats of the fake nodes and leader leases are noise for that purpose.
+        {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+        {"level": "None", "resources": [{"group": "", "resources": ["nodes", "nodes/status"]}]},
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
+
+
+def write_kwokctl_config() -> Path:
+    k8s = VERSIONS["K8S_VERSION"]
+    policy = RUN_DIR / "audit-policy.json"
+    policy.write_text(json.dumps(AUDIT_POLICY, indent=2))
+    config = {
+        "kind": "KwokctlConfiguration",
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "options": {
+            "runtime": "binary",
+            # kwokctl's default is 0.0.0.0; our rule is loopback only.
+            "bindAddress": "127.0.0.1",
+            "kubeVersion": k8s,
+            "kubeApiserverBinary": str(K8S_DIR / "kube-apiserver"),
+            "kubeControllerManagerBinary": str(K8S_DIR / "kube-controller-manager"),
+            "kubeSchedulerBinary": str(K8S_DIR / "kube-scheduler"),
+            "kwokControllerBinary": str(KWOK),
+            "etcdBinary": str(ETCD),
+            "kubectlBinary": str(KUBECTL),
+            "kubeAuthorization": True,
+            "kubeAdmission": True,
+            "kubeAuditPolicy": str(policy),
+        },
+        "componentsPatches": [
+            {
+                "name": "kube-controller-manager",
+                "extraArgs": [{"key": "horizontal-pod-autoscaler-sync-period", "value": "5s"}],
+            }
+        ],
+    }
+    path = RUN_DIR / "kwokctl.yaml"
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    return path
+
+
+def node_manifest(index: int) -> dict[str, object]:
+    name = f"kwok-node-{index}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                "topology.kubernetes.io/zone": f"zone-{index % 2}",
+            },
+        },
+        # No NoSchedule taint: our Deployments carry no toleration.
+        "spec": {},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
+    }
+
+
+def create_nodes() -> None:
+    docs = "\n".join(json.dumps(node_manifest(i)) for i in range(NODE_COUNT))
+    proc = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), "apply", "-f", "-"],
+        input=docs,
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"creating fake nodes failed: {proc.stderr}")
+    kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+
+
+def install_istio_crds() -> None:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ISTIO_CRDS.resolve()))
+    kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/virtualservices.networking.istio.io",
+        "crd/destinationrules.networking.istio.io",
+        "crd/gateways.networking.istio.io",
+        "--timeout=60s",
+    )
+
+
+def wait_for_default_serviceaccount(timeout: float = 90.0) -> None:
+    # The ServiceAccount admission plugin rejects pods until the controller made it.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = kubectl(
+            "get", "serviceaccount", "default", "-n", "default", "-o", "name", check=False
+        )
+        if out.strip():
+            return
+        time.sleep(1)
+    raise RuntimeError("the default ServiceAccount never appeared (is the controller-manager up?)")
+
+
+PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: {interval}s
+  evaluation_interval: {interval}s
+scrape_configs:
+  - job_name: harness
+    # Static loopback targets only (no service discovery of pods or nodes).
+    file_sd_configs:
+      - files: ['{targets}/*.json']
+        refresh_interval: 1s
+"""
+
+
+def start_prometheus() -> tuple[str, int]:
+    targets = RUN_DIR / "prometheus-targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    data = RUN_DIR / "prometheus-data"
+    shutil.rmtree(data, ignore_errors=True)
+    config = RUN_DIR / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.format(interval=SCRAPE_INTERVAL_SECONDS, targets=targets))
+    port = free_port()
+    logfile = (RUN_DIR / "prometheus.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            str(PROMETHEUS),
+            f"--config.file={config}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=2h",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ],
+        stdout=logfile,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # survives `make cluster` returning
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if prometheus_healthy(url):
+            return url, proc.pid
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"prometheus exited with {proc.returncode}; see {RUN_DIR}/prometheus.log"
+            )
+        time.sleep(0.5)
+    raise RuntimeError("prometheus did not become ready within 60s")
+
+
+def up() -> State:
+    if is_running():
+        state = load_state()
+        assert state is not None
+        log("already running")
+        return state
+    ensure_built()
+    down(quiet=True)  # clear a half-started previous run
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    config = write_kwokctl_config()
+    kubeconfig = RUN_DIR / "kubeconfig"
+    log(f"starting control plane {VERSIONS['K8S_VERSION']} (kwokctl binary runtime)")
+    started = time.monotonic()
+    subprocess.run(
+        [
+            str(KWOKCTL),
+            "-c",
+            str(config),
+            "create",
+            "cluster",
+            "--name",
+            CLUSTER_NAME,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--wait",
+            "3m",
+        ],
+        env=kwok_env(),
+        check=True,
+        stdout=sys.stderr,
+    )
+    create_nodes()
+    install_istio_crds()
+    wait_for_default_serviceaccount()
+    prometheus_url, prometheus_pid = start_prometheus()
+    state = State(
+        kubeconfig=str(kubeconfig),
+        prometheus_url=prometheus_url,
+        prometheus_pid=prometheus_pid,
+        prometheus_targets_dir=str(RUN_DIR / "prometheus-targets"),
+        audit_log=str(KWOK_WORKDIR / "clusters" / CLUSTER_NAME / "logs" / "audit.log"),
+        kubectl=str(KUBECTL),
+        helm=str(HELM),
+    )
+    STATE_FILE.write_text(json.dumps(asdict(state), indent=2))
+    log(f"ready in {time.monotonic() - started:.1f}s; prometheus at {prometheus_url}")
+    return state
+
+
+def _pids_under(path: Path) -> list[int]:
+    """Processes whose command line mentions our run dir: what kwokctl or we started."""
+    found = []
+    marker = str(path)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def down(quiet: bool = False) -> None:
+    # Collect first: an exiting process loses its command line before it is gone.
+    pids = set(_pids_under(RUN_DIR))
+    state = load_state()
+    if state is not None:
+        pids.add(state.prometheus_pid)
+        _signal(state.prometheus_pid, signal.SIGTERM)
+    if KWOKCTL.exists() and (KWOK_WORKDIR / "clusters" / CLUSTER_NAME).exists():
+        subprocess.run(
+            [str(KWOKCTL), "delete", "cluster", "--name", CLUSTER_NAME],
+            env=kwok_env(),
+            check=False,
+            stdout=subprocess.DEVNULL if quiet else sys.stderr,
+            stderr=subprocess.DEVNULL if quiet else sys.stderr,
+        )
+    # Whatever is left (a crashed start, a stray component) is ended here, and we wait
+    # until every process has really exited.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            _signal(pid, sig)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            pids = {p for p in pids if _alive(p)}
+            if not pids:
+                break
+            time.sleep(0.2)
+        if not pids:
+            break
+    STATE_FILE.unlink(missing_ok=True)
+    if not quiet:
+        log("stopped")
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    """Running or still exiting; a zombie has exited (reaping is its parent's business)."""
+    return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        # Field 3 of /proc/<pid>/stat, after the parenthesised command name.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "status"
+    if command == "up":
+        state = up()
+        print(f"export KUBECONFIG={state.kubeconfig}")
+    elif command == "down":
+        down()
+    elif command == "status":
+        state = load_state()
+        if state is None or not is_running():
+            print("not running")
+            return 1
+        print(json.dumps(asdict(state), indent=2))
+    elif command == "env":
+        state = load_state()
+        if state is None:
+            return 1
+        print(f"export KUBECONFIG={state.kubeconfig}")
+        print(f"export HARNESS_PROMETHEUS_URL={state.prometheus_url}")
+    elif command == "build":
+        ensure_built()
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,3 @@
+from harness_operator.cli.main import main
+
+main()

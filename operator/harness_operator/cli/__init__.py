@@ -1,0 +1,1 @@
+"""Entry points: the `harness-operator` console script (and, later, the kubectl plugin)."""

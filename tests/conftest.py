@@ -1,0 +1,90 @@
+"""Shared fixtures: the local test bed (a real control plane + Prometheus), per-test
+namespaces that enforce PodSecurity `restricted`, and Prometheus helpers.
+
+Integration tests live in tests/integration and are marked `cluster` automatically; the
+session cluster starts only when one of them runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+import localcluster
+from testbed import Prometheus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.path):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def testbed() -> Iterator[localcluster.State]:
+    """A running local cluster: reuse one that is up, else start it and stop it at the end."""
+    if localcluster.is_running():
+        state = localcluster.load_state()
+        assert state is not None
+        started_here = False
+    else:
+        state = localcluster.up()
+        started_here = True
+    os.environ["KUBECONFIG"] = state.kubeconfig
+    yield state
+    if started_here and not os.environ.get("HARNESS_KEEP_CLUSTER"):
+        localcluster.down()
+
+
+@pytest.fixture(scope="session")
+def api_client(testbed: localcluster.State) -> client.ApiClient:
+    return config.new_client_from_config(config_file=testbed.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def core(api_client: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apps(api_client: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client)
+
+
+@pytest.fixture
+def namespace(request: pytest.FixtureRequest, core: client.CoreV1Api) -> Iterator[str]:
+    """A fresh namespace per test that enforces the `restricted` Pod Security Standard."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"t-{slug}-{uuid.uuid4().hex[:5]}"
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(
+                name=name,
+                labels={
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "harness.dev/test": "true",
+                },
+            )
+        )
+    )
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def prometheus(testbed: localcluster.State) -> Prometheus:
+    return Prometheus(testbed.prometheus_url, Path(testbed.prometheus_targets_dir))
