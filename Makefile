@@ -3,7 +3,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-CACHE ?= $(HOME)/.cache/harness-operator
+HARNESS_CACHE ?= $(HOME)/.cache/harness-operator
+export HARNESS_CACHE
+CACHE := $(HARNESS_CACHE)
 UV_VERSION := 0.13.8
 UV := $(CACHE)/uv-$(UV_VERSION)/bin/uv
 VENV := .venv
@@ -11,6 +13,7 @@ PY := $(VENV)/bin/python
 export UV_PYTHON ?= python3.11
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_CACHE_DIR ?= $(CACHE)/uv-cache
 
 .PHONY: help venv build cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
 
