@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_CACHE_DIR ?= $(CACHE)/uv-cache
 
-.PHONY: help venv build cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
+.PHONY: help docs venv build cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -58,6 +58,8 @@ lint: venv ## ruff and mypy --strict
 fmt: venv ## format and autofix
 	$(VENV)/bin/ruff format operator tests cluster bench
 	$(VENV)/bin/ruff check --fix operator tests cluster bench
+
+docs: crds ## same as crds (docs/api.md is generated with the CRD)
 
 crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
 	$(PY) -m harness_operator.api.crdgen

@@ -17,7 +17,9 @@ import pytest
 from kubernetes import client, config
 
 import localcluster
-from testbed import Prometheus
+from harness_operator.api import CRD_NAME
+from scenarios import Harnesses, Kubectl
+from testbed import OperatorProcess, Prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,3 +90,31 @@ def namespace(request: pytest.FixtureRequest, core: client.CoreV1Api) -> Iterato
 @pytest.fixture(scope="session")
 def prometheus(testbed: localcluster.State) -> Prometheus:
     return Prometheus(testbed.prometheus_url, Path(testbed.prometheus_targets_dir))
+
+
+@pytest.fixture(scope="session")
+def kubectl(testbed: localcluster.State) -> Kubectl:
+    return Kubectl(testbed.kubectl, testbed.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def crds(testbed: localcluster.State, kubectl: Kubectl) -> None:
+    """Our CRDs, as generated in crds/, applied to the test bed."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + CRD_NAME)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    testbed: localcluster.State, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator, running as its console script against the test bed (resync 2s)."""
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    proc = OperatorProcess(testbed.kubeconfig, log, resync_seconds=2.0)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def harness(namespace: str, custom: client.CustomObjectsApi, kubectl: Kubectl) -> Harnesses:
+    return Harnesses(custom, kubectl, namespace)

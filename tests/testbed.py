@@ -4,13 +4,20 @@ queries, polling, and loopback exporters."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
@@ -27,6 +34,12 @@ def eventually(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last={last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Prometheus:
@@ -59,3 +72,100 @@ class Prometheus:
     def scalar(self, expr: str) -> float | None:
         result = self.query(expr)
         return float(result[0]["value"][1]) if result else None
+
+
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+OPERATOR_AGENTS = ("harness-operator/", "kopf/")
+
+
+def audit_writes(
+    audit_log: str, namespace: str, since: float, agents: tuple[str, ...] = OPERATOR_AGENTS
+) -> list[dict[str, Any]]:
+    """Write requests the operator sent for objects in `namespace` after `since` (epoch
+    seconds), read from the apiserver's own audit log: independent of the operator."""
+    found = []
+    with open(audit_log, encoding="utf-8") as fh:
+        for line in fh:
+            entry = json.loads(line)
+            ref = entry.get("objectRef") or {}
+            if (
+                entry.get("verb") in WRITE_VERBS
+                and ref.get("namespace") == namespace
+                and str(entry.get("userAgent", "")).startswith(agents)
+                and _epoch(entry["requestReceivedTimestamp"]) >= since
+            ):
+                found.append(entry)
+    return found
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+class OperatorProcess:
+    """`harness-operator run` as a child process against the test bed, with its log in a
+    file (shown by `tail()` when a test fails)."""
+
+    def __init__(self, kubeconfig: str, log_path: Path, resync_seconds: float = 2.0) -> None:
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.log_path = log_path
+        bin_dir = Path(sys.executable).parent
+        env = {
+            **os.environ,
+            "KUBECONFIG": kubeconfig,
+            "HARNESS_RESYNC_SECONDS": str(resync_seconds),
+        }
+        self._log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                str(bin_dir / "harness-operator"),
+                "run",
+                "--liveness",
+                f"http://127.0.0.1:{self.liveness_port}/healthz",
+                "--metrics-address",
+                f"127.0.0.1:{self.metrics_port}",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        eventually(self.healthy, timeout=60, what="operator liveness")
+
+    def healthy(self) -> bool:
+        assert self.proc.poll() is None, f"operator exited:\n{self.tail()}"
+        try:
+            url = f"http://127.0.0.1:{self.liveness_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Sum of a metric's samples matching `labels`, from the operator's /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in (labels or {}).items()
+                ):
+                    total += sample.value
+        return total
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()

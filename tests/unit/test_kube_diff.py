@@ -33,8 +33,12 @@ def test_quantities_compare_by_value() -> None:
     assert drift({"cpu": "250m"}, {"cpu": "500m"}) == [".cpu"]
 
 
-def test_empty_desired_values_match_absent_fields() -> None:
-    assert drift({"spec": {"args": [], "env": None}}, {"spec": {}}) == []
+def test_zero_desired_values_match_absent_fields() -> None:
+    # The apiserver omits zero values (Go omitempty), so they never come back.
+    desired = {"spec": {"args": [], "env": None, "initialDelaySeconds": 0, "x": False, "s": ""}}
+    assert drift(desired, {"spec": {}}) == []
+    assert drift({"spec": {"replicas": 0}}, {"spec": {"replicas": 1}}) == [".spec.replicas"]
+    assert drift({"spec": {"on": True}}, {"spec": {}}) == [".spec.on"]
 
 
 def test_booleans_are_not_numbers() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 import kopf
+import prometheus_client
 
 from harness_operator import __version__
+from harness_operator.config import OperatorConfig
 
 
 @click.group()
@@ -28,16 +32,36 @@ def main() -> None:
     show_default=True,
     help="Liveness endpoint URL; the pod chart binds it to 0.0.0.0.",
 )
+@click.option(
+    "--metrics-address",
+    default="127.0.0.1:9100",
+    show_default=True,
+    envvar="HARNESS_METRICS_ADDRESS",
+    help="host:port of the Prometheus /metrics endpoint, or 'off'.",
+)
 @click.option("--verbose", is_flag=True, help="Log kopf's own decisions too.")
 @click.option("--log-json", is_flag=True, help="Log as JSON lines.")
-def run(namespaces: tuple[str, ...], liveness: str, verbose: bool, log_json: bool) -> None:
+def run(
+    namespaces: tuple[str, ...], liveness: str, metrics_address: str, verbose: bool, log_json: bool
+) -> None:
     """Run the operator against the cluster of the current kubeconfig."""
+    OperatorConfig.from_env()  # fail fast, naming the variable, on a bad setting
+    if metrics_address != "off":
+        host, _, port = metrics_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter(
+                f"expected host:port, not {metrics_address!r}", param_hint="--metrics-address"
+            )
+        prometheus_client.start_http_server(int(port), addr=host)
     # Importing registers the handlers with kopf's default registry.
     import harness_operator.handlers  # noqa: F401
 
     kopf.configure(
         verbose=verbose, log_format=kopf.LogFormat.JSON if log_json else kopf.LogFormat.FULL
     )
+    if not verbose:
+        # kopf logs every watch-event handler call; our own log says what changed.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -22,6 +22,9 @@ from prometheus_client import Counter
 from harness_operator import __version__
 
 FIELD_MANAGER = "harness-operator"
+REPLICAS_MANAGER = "harness-operator-replicas"
+"""Holds `spec.replicas` of a Deployment while its HPA takes over, so that dropping the field
+from our applies never resets the count to 1 (see `hand_over_replicas`)."""
 USER_AGENT = f"harness-operator/{__version__}"
 
 REQUESTS = Counter(
@@ -130,14 +133,14 @@ class Kube:
                 return None
             raise
 
-    def apply(self, obj: Obj) -> Obj:
+    def apply(self, obj: Obj, manager: str = FIELD_MANAGER) -> Obj:
         """Server-side apply `obj` as our field manager, taking over conflicting fields."""
         meta = obj["metadata"]
         res = resource(obj["apiVersion"], obj["kind"])
         return self._request(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[("fieldManager", manager), ("force", "true")],
             body=json.dumps(obj),
             content_type="application/apply-patch+yaml",
         )

@@ -28,8 +28,9 @@ def drift(desired: Any, live: Any, path: str = "") -> list[str]:
                 continue
             sub = f"{path}.{key}"
             if key not in live:
-                if want in (None, {}, []):
-                    continue  # an empty value is the same as absent once applied
+                if _is_zero(want):
+                    continue  # omitempty: the server drops zero values we send
+
                 found.append(sub)
                 continue
             found.extend(drift(want, live[key], sub))
@@ -42,6 +43,14 @@ def drift(desired: Any, live: Any, path: str = "") -> list[str]:
             found.extend(drift(want, have, f"{path}[{index}]"))
         return found
     return [] if _same_scalar(desired, live) else [path]
+
+
+def _is_zero(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value is False
+    return bool(value in (0, "", {}, []))
 
 
 def _same_scalar(desired: Any, live: Any) -> bool:

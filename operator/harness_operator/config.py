@@ -1,0 +1,34 @@
+"""Operator-wide settings, from the environment (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _float(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    resync_seconds: float = 30.0
+    """Longest time between two reconciles of an object when nothing wakes it earlier."""
+    debounce_seconds: float = 0.2
+    """Pause after a wake-up, so that a burst of events becomes one reconcile."""
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        return cls(
+            resync_seconds=_float("HARNESS_RESYNC_SECONDS", cls.resync_seconds, 0.5),
+            debounce_seconds=_float("HARNESS_DEBOUNCE_SECONDS", cls.debounce_seconds, 0.0),
+        )

@@ -1,0 +1,30 @@
+"""Wake-up signals for the per-object reconcile loops, keyed by (namespace, name)."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class Kicks:
+    """An asyncio.Event per running loop. A kick for an object without a loop is dropped:
+    its loop reconciles from scratch when it starts."""
+
+    def __init__(self) -> None:
+        self._events: dict[tuple[str, str], asyncio.Event] = {}
+
+    def register(self, namespace: str, name: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._events[(namespace, name)] = event
+        return event
+
+    def unregister(self, namespace: str, name: str, event: asyncio.Event) -> None:
+        if self._events.get((namespace, name)) is event:
+            del self._events[(namespace, name)]
+
+    def kick(self, namespace: str, name: str) -> None:
+        event = self._events.get((namespace, name))
+        if event is not None:
+            event.set()
+
+
+KICKS = Kicks()

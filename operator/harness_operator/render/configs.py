@@ -1,0 +1,81 @@
+"""Which ConfigMaps and Secrets a spec references (env, envFrom, volumes), so that the
+operator can hash their content into the revision and report the missing ones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness_operator.api import HarnessDeploymentSpec
+
+ConfigKind = Literal["ConfigMap", "Secret"]
+_PROJECTED_KINDS: tuple[tuple[str, ConfigKind], ...] = (
+    ("configMap", "ConfigMap"),
+    ("secret", "Secret"),
+)
+
+
+@dataclass(frozen=True, order=True)
+class ConfigRef:
+    """One referenced ConfigMap or Secret. `optional` is true only when every reference to
+    it is optional (then a missing object is not an error)."""
+
+    kind: ConfigKind
+    name: str
+    optional: bool = False
+
+    @property
+    def key(self) -> str:
+        """Key of this object in `ReleaseState.config_hashes`: `ConfigMap/<name>`."""
+        return f"{self.kind}/{self.name}"
+
+
+def referenced_configs(spec: HarnessDeploymentSpec) -> list[ConfigRef]:
+    """Every ConfigMap and Secret `spec` references, sorted by kind and name, each once."""
+    optional: dict[tuple[ConfigKind, str], bool] = {}
+    for kind, name, is_optional in _references(spec):
+        optional[(kind, name)] = optional.get((kind, name), True) and is_optional
+    return sorted(ConfigRef(kind, name, opt) for (kind, name), opt in optional.items())
+
+
+def _references(spec: HarnessDeploymentSpec) -> Iterator[tuple[ConfigKind, str, bool]]:
+    for env in spec.env or []:
+        source = env.value_from
+        if source is None:
+            continue
+        if source.config_map_key_ref is not None:
+            ref = source.config_map_key_ref
+            yield "ConfigMap", ref.name, bool(ref.optional)
+        if source.secret_key_ref is not None:
+            ref = source.secret_key_ref
+            yield "Secret", ref.name, bool(ref.optional)
+    for env_from in spec.env_from or []:
+        if env_from.config_map_ref is not None:
+            yield "ConfigMap", env_from.config_map_ref.name, bool(env_from.config_map_ref.optional)
+        if env_from.secret_ref is not None:
+            yield "Secret", env_from.secret_ref.name, bool(env_from.secret_ref.optional)
+    for volume in spec.pod_template.volumes or []:
+        yield from _volume_references(volume.model_extra or {})
+
+
+def _volume_references(source: dict[str, Any]) -> Iterator[tuple[ConfigKind, str, bool]]:
+    """References in a (free-form) Kubernetes volume source: configMap, secret, and the
+    configMap/secret entries of a projected volume."""
+    config_map = _mapping(source.get("configMap"))
+    if isinstance(config_map.get("name"), str):
+        yield "ConfigMap", config_map["name"], bool(config_map.get("optional"))
+    secret = _mapping(source.get("secret"))
+    if isinstance(secret.get("secretName"), str):
+        yield "Secret", secret["secretName"], bool(secret.get("optional"))
+    projected = _mapping(source.get("projected"))
+    sources = projected.get("sources")
+    for item in sources if isinstance(sources, list) else []:
+        for key, kind in _PROJECTED_KINDS:
+            ref = _mapping(_mapping(item).get(key))
+            if isinstance(ref.get("name"), str):
+                yield kind, ref["name"], bool(ref.get("optional"))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

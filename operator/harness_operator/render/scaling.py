@@ -1,0 +1,87 @@
+"""HorizontalPodAutoscalers (autoscaling/v2) and the stable track's PodDisruptionBudget.
+
+The stable HPA exists whenever `spec.autoscaling` is set; the canary HPA only while a
+release runs canary pods. Both use the same bounds and metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from harness_operator.api import HarnessDeploymentSpec
+from harness_operator.api.spec import Autoscaling
+from harness_operator.naming import Track, selector_labels, track_labels, track_name
+from harness_operator.render.meta import k8s_object, object_meta
+from harness_operator.render.state import HarnessRef, K8sObject, ReleaseState
+
+DEFAULT_CPU_UTILIZATION: Final = 80
+"""Target when `autoscaling` names no metric (the HPA's own default, written out)."""
+
+
+def hpa_tracks(spec: HarnessDeploymentSpec, state: ReleaseState) -> list[Track]:
+    """Tracks that get an HPA."""
+    if spec.autoscaling is None:
+        return []
+    return [Track.STABLE, Track.CANARY] if state.canary_active else [Track.STABLE]
+
+
+def render_hpas(
+    hd: HarnessRef, spec: HarnessDeploymentSpec, state: ReleaseState
+) -> list[K8sObject]:
+    """The HPAs of `hpa_tracks`, stable first."""
+    if spec.autoscaling is None:
+        return []
+    return [_hpa(hd, spec.autoscaling, track) for track in hpa_tracks(spec, state)]
+
+
+def _hpa(hd: HarnessRef, autoscaling: Autoscaling, track: Track) -> K8sObject:
+    name = track_name(hd.name, track)
+    return k8s_object(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        object_meta(hd, name, track_labels(hd.name, track)),
+        {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": autoscaling.min_replicas,
+            "maxReplicas": autoscaling.max_replicas,
+            "metrics": hpa_metrics(autoscaling),
+        },
+    )
+
+
+def hpa_metrics(autoscaling: Autoscaling) -> list[dict[str, Any]]:
+    """autoscaling/v2 MetricSpecs: CPU, memory, then the extra Pods/External ones."""
+    metrics = []
+    for resource, target in (
+        ("cpu", autoscaling.target_cpu_utilization_percentage),
+        ("memory", autoscaling.target_memory_utilization_percentage),
+    ):
+        if target is not None:
+            metrics.append(_utilization(resource, target))
+    metrics += [m.to_k8s() for m in autoscaling.metrics or []]
+    return metrics or [_utilization("cpu", DEFAULT_CPU_UTILIZATION)]
+
+
+def _utilization(resource: str, percent: int) -> dict[str, Any]:
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": resource,
+            "target": {"type": "Utilization", "averageUtilization": percent},
+        },
+    }
+
+
+def render_pdb(hd: HarnessRef, spec: HarnessDeploymentSpec) -> K8sObject:
+    """PodDisruptionBudget of the stable track."""
+    return k8s_object(
+        "policy/v1",
+        "PodDisruptionBudget",
+        object_meta(hd, track_name(hd.name, Track.STABLE), track_labels(hd.name, Track.STABLE)),
+        {
+            "selector": {"matchLabels": selector_labels(hd.name, Track.STABLE)},
+            "maxUnavailable": spec.disruption_budget.max_unavailable,
+            # Pods that are not ready anyway must not block node drains.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    )
