@@ -64,6 +64,8 @@ docs: crds ## same as crds (docs/api.md is generated with the CRD)
 crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
 	$(PY) -m harness_operator.api.crdgen
 	$(PY) -m harness_operator.api.docs
+	rm -rf charts/harness-operator/files/crds && mkdir -p charts/harness-operator/files/crds
+	cp crds/*.yaml charts/harness-operator/files/crds/
 
 crds-check: venv ## fail when crds/ or docs/api.md are stale
 	$(PY) -m harness_operator.api.crdgen --check

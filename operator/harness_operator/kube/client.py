@@ -66,6 +66,7 @@ KNOWN: dict[tuple[str, str], Resource] = {
         Resource("networking.istio.io/v1", "VirtualService", "virtualservices"),
         Resource("networking.istio.io/v1", "DestinationRule", "destinationrules"),
         Resource("harness.dev/v1alpha1", "HarnessDeployment", "harnessdeployments"),
+        Resource("harness.dev/v1alpha1", "HarnessAnalysisTemplate", "harnessanalysistemplates"),
     )
 }
 
@@ -132,6 +133,16 @@ class Kube:
             if err.status == 404:
                 return None
             raise
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[Obj]:
+        """Items of a kind in a namespace (or cluster-wide with None)."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        items: list[Obj] = self._request(
+            "GET", resource(api_version, kind).path(namespace), query=query
+        ).get("items", [])
+        return items
 
     def apply(self, obj: Obj, manager: str = FIELD_MANAGER) -> Obj:
         """Server-side apply `obj` as our field manager, taking over conflicting fields."""

@@ -7,7 +7,6 @@ deterministic (same input, same dicts in the same order), so re-applying is a no
 """
 
 from harness_operator.render.configs import ConfigRef, referenced_configs
-from harness_operator.render.istio import render_destination_rules, render_virtual_service
 from harness_operator.render.objects import render
 from harness_operator.render.revision import config_hash, pod_template_fields, revision
 from harness_operator.render.scaling import render_hpas, render_pdb
@@ -28,10 +27,8 @@ __all__ = [
     "referenced_configs",
     "render",
     "render_deployment",
-    "render_destination_rules",
     "render_hpas",
     "render_pdb",
     "render_services",
-    "render_virtual_service",
     "revision",
 ]

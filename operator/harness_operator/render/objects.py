@@ -5,27 +5,33 @@ from __future__ import annotations
 
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.naming import Track, track_name
-from harness_operator.render.istio import render_destination_rules, render_virtual_service
 from harness_operator.render.scaling import hpa_tracks, render_hpas, render_pdb
 from harness_operator.render.service import render_services
 from harness_operator.render.state import Desired, HarnessRef, ObjectKey, ReleaseState
 from harness_operator.render.workload import render_deployment
+from harness_operator.traffic import IstioRouter, Route, Router
 
 HPA_API_VERSION = "autoscaling/v2"
 
 
-def render(hd: HarnessRef, spec: HarnessDeploymentSpec, state: ReleaseState) -> Desired:
-    """Deployments, Services, HPAs, PDB, DestinationRules and the VirtualService for `hd`.
+def render(
+    hd: HarnessRef, spec: HarnessDeploymentSpec, state: ReleaseState, router: Router | None = None
+) -> Desired:
+    """Deployments, Services, HPAs, PDB and the router's objects (Istio by default) for `hd`.
 
     Order matters for a first apply: workloads before the routes that send traffic to them.
     """
+    route = Route(
+        canary_weight=state.canary_weight,
+        mirror_percent=state.mirror_percent,
+        canary_match=state.canary_match,
+    )
     objects = [
         *(render_deployment(hd, spec, state, track) for track in Track),
         *render_services(hd, spec),
         *render_hpas(hd, spec, state),
         render_pdb(hd, spec),
-        *render_destination_rules(hd),
-        render_virtual_service(hd, spec, state.canary_weight),
+        *(router or IstioRouter()).render(hd, spec, route),
     ]
     with_hpa = set(hpa_tracks(spec, state))
     absent = [

@@ -62,6 +62,10 @@ class ReleaseState:
     canary_weight: int = 0
     config_hashes: Mapping[str, str] = field(default_factory=dict)
     stable_config_hashes: Mapping[str, str] | None = None
+    mirror_percent: int = 0
+    """Share of requests also copied to the canary (responses discarded); 0 = off."""
+    canary_match: tuple[Mapping[str, Any], ...] = ()
+    """Istio HTTPMatchRequests whose requests go entirely to the canary (A/B)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:
