@@ -36,7 +36,9 @@ CHECK_OUTCOME = Gauge(
     [*LABELS, "check", "outcome"],
 )
 PROMOTIONS = Counter("harness_canary_promotions", "Releases promoted.", LABELS)
-ROLLBACKS = Counter("harness_canary_rollbacks", "Releases rolled back, by reason.", [*LABELS, "reason"])
+ROLLBACKS = Counter(
+    "harness_canary_rollbacks", "Releases rolled back, by reason.", [*LABELS, "reason"]
+)
 RECONCILE_SECONDS = Histogram(
     "harness_operator_reconcile_duration_seconds",
     "Duration of one reconcile pass of a HarnessDeployment.",
