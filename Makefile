@@ -51,13 +51,13 @@ test-unit: venv ## unit tests only (no cluster)
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
 
 lint: venv ## ruff and mypy --strict
-	$(VENV)/bin/ruff check operator tests cluster bench
-	$(VENV)/bin/ruff format --check operator tests cluster bench
+	$(VENV)/bin/ruff check operator tests cluster bench scripts
+	$(VENV)/bin/ruff format --check operator tests cluster bench scripts
 	$(VENV)/bin/mypy
 
 fmt: venv ## format and autofix
-	$(VENV)/bin/ruff format operator tests cluster bench
-	$(VENV)/bin/ruff check --fix operator tests cluster bench
+	$(VENV)/bin/ruff format operator tests cluster bench scripts
+	$(VENV)/bin/ruff check --fix operator tests cluster bench scripts
 
 docs: crds ## same as crds (docs/api.md is generated with the CRD)
 
@@ -71,8 +71,8 @@ crds-check: venv ## fail when crds/ or docs/api.md are stale
 	$(PY) -m harness_operator.api.crdgen --check
 	$(PY) -m harness_operator.api.docs --check
 
-demo: venv build ## start the local cluster and run the operator against it
-	@bash scripts/demo.sh
+demo: venv build ## the operator on the local cluster: a healthy release promoted, a bad one rolled back
+	@$(PY) scripts/demo.py
 
 bench: venv build ## benchmarks; each figure printed as NAME: value [unit]
 	@$(PY) bench/run.py

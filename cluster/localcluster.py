@@ -375,7 +375,7 @@ def _pids_under(path: Path) -> list[int]:
 
 def down(quiet: bool = False) -> None:
     # Collect first: an exiting process loses its command line before it is gone.
-    pids = set(_pids_under(RUN_DIR))
+    pids = set(_pids_under(RUN_DIR)) | _extra_pids()
     state = load_state()
     if state is not None:
         pids.add(state.prometheus_pid)
@@ -404,6 +404,24 @@ def down(quiet: bool = False) -> None:
     STATE_FILE.unlink(missing_ok=True)
     if not quiet:
         log("stopped")
+
+
+EXTRA_PIDS = RUN_DIR / "extra.pids"
+
+
+def adopt(pid: int) -> None:
+    """Have `down` stop this process too (the demo's operator and traffic, when kept)."""
+    with EXTRA_PIDS.open("a") as fh:
+        fh.write(f"{pid}\n")
+
+
+def _extra_pids() -> set[int]:
+    try:
+        pids = {int(line) for line in EXTRA_PIDS.read_text().split() if line.isdigit()}
+    except OSError:
+        return set()
+    EXTRA_PIDS.unlink(missing_ok=True)
+    return pids
 
 
 def _signal(pid: int, sig: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,10 @@ from kubernetes import client, config
 
 import localcluster
 from harness_operator.api import CRD_NAME
-from scenarios import Harnesses, Kubectl
+from harness_operator.api.resource import TEMPLATE_CRD_NAME
+from harness_operator.kube import Kube
+from harness_operator.sim import TrafficSim
+from scenarios import Harnesses, Kubectl, Releases
 from testbed import OperatorProcess, Prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,16 +104,27 @@ def kubectl(testbed: localcluster.State) -> Kubectl:
 def crds(testbed: localcluster.State, kubectl: Kubectl) -> None:
     """Our CRDs, as generated in crds/, applied to the test bed."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/" + CRD_NAME)
+    kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/" + CRD_NAME,
+        "crd/" + TEMPLATE_CRD_NAME,
+    )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def operator(
-    testbed: localcluster.State, crds: None, tmp_path_factory: pytest.TempPathFactory
+    testbed: localcluster.State, crds: None, namespace: str, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
-    """The operator, running as its console script against the test bed (resync 2s)."""
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
-    proc = OperatorProcess(testbed.kubeconfig, log, resync_seconds=2.0)
+    """The operator, running as its console script against the test bed and watching only
+    this test's namespace (so tests never share, or fight over, an operator)."""
+    proc = OperatorProcess(
+        testbed.kubeconfig,
+        tmp_path / "operator.log",
+        namespace=namespace,
+        prometheus_url=testbed.prometheus_url,
+    )
     yield proc
     proc.stop()
 
@@ -118,3 +132,26 @@ def operator(
 @pytest.fixture
 def harness(namespace: str, custom: client.CustomObjectsApi, kubectl: Kubectl) -> Harnesses:
     return Harnesses(custom, kubectl, namespace)
+
+
+@pytest.fixture
+def releases(
+    harness: Harnesses,
+    custom: client.CustomObjectsApi,
+    prometheus: Prometheus,
+    operator: OperatorProcess,
+) -> Iterator[Callable[[str], Releases]]:
+    """Factory: `releases("agent")` gives the scenario helper for HarnessDeployment `agent`,
+    with the traffic simulator started and scraped by the test bed's Prometheus."""
+    started: list[tuple[TrafficSim, Path]] = []
+
+    def make(name: str) -> Releases:
+        sim = TrafficSim(Kube(), harness.namespace, name, rps=20.0, seed=7)
+        port = sim.start()
+        started.append((sim, prometheus.add_target(port, {"suite": "releases"})))
+        return Releases(harness, sim, custom)
+
+    yield make
+    for sim, target in started:
+        prometheus.remove_target(target)
+        sim.stop()

@@ -124,3 +124,111 @@ class Harnesses:
             timeout=timeout,
             what=f"a {reason} Event on {name}",
         )
+
+
+def release_spec(
+    image: str = "ghcr.io/acme/agent:1.0",
+    steps: tuple[int, ...] = (20, 50, 80),
+    interval: str = "3s",
+    **rollout: Any,
+) -> dict[str, Any]:
+    """A HarnessDeployment that releases fast enough for tests, analysed on the simulator's
+    harness_* series: error rate, p95 latency relative to stable, cost per request."""
+    return {
+        "image": image,
+        "port": 8000,
+        "replicas": 2,
+        "rollout": {
+            "steps": [{"weight": w} for w in steps],
+            "interval": interval,
+            "progressDeadlineSeconds": 60,
+            **rollout,
+        },
+        "analysis": {
+            "window": "10s",
+            "checkInterval": "1s",
+            "failureLimit": 2,
+            "errorLimit": 3,
+            "minRequests": 5,
+            "checks": [
+                {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
+                {"name": "latency", "builtin": "latencyP95", "relativeToStable": {"max": 1.5}},
+                {"name": "cost", "builtin": "costPerRequest", "relativeToStable": {"max": 1.25}},
+            ],
+        },
+    }
+
+
+class Releases:
+    """Given a HarnessDeployment with live (simulated) traffic, when something changes, then
+    the release does what the docs say. Wraps Harnesses, the traffic simulator and the
+    VirtualService for one HD."""
+
+    def __init__(self, harness: Harnesses, sim: Any, custom: client.CustomObjectsApi) -> None:
+        self.harness = harness
+        self.sim = sim
+        self.custom = custom
+        self.name = sim.name
+        self.weights: list[int] = []
+
+    # given
+    def deployed(self, spec: dict[str, Any]) -> Releases:
+        self.harness.create(self.name, spec)
+        self.harness.wait_ready(self.name, timeout=90)
+        eventually(
+            lambda: self.status().get("stableRevision"), timeout=60, what="a stable revision"
+        )
+        return self
+
+    # when
+    def new_image(self, image: str) -> None:
+        self.harness.patch_spec(self.name, {"image": image})
+
+    def canary_behaves(self, **settings: Any) -> None:
+        self.sim.set_track("canary", **settings)
+
+    # then
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.harness.get(self.name).get("status") or {}
+        return status
+
+    def canary_weight(self) -> int:
+        vs = self.custom.get_namespaced_custom_object(
+            "networking.istio.io", "v1", self.harness.namespace, "virtualservices", self.name
+        )
+        for http in vs["spec"]["http"]:
+            if http.get("name") == "primary":
+                for dest in http["route"]:
+                    if "-canary." in dest["destination"]["host"]:
+                        return int(dest["weight"])
+        return 0
+
+    def wait_for_phase(
+        self, *phases: str, timeout: float = 120, release_of: str | None = None
+    ) -> dict[str, Any]:
+        """Poll until the phase is one of `phases`, recording every canary weight seen on
+        the VirtualService meanwhile (in `self.weights`)."""
+
+        def probe() -> dict[str, Any] | None:
+            weight = self.canary_weight()
+            if not self.weights or self.weights[-1] != weight:
+                self.weights.append(weight)
+            status = self.status()
+            if status.get("phase") not in phases:
+                return None
+            if release_of and status.get("canaryRevision") == release_of:
+                return None
+            return status
+
+        return eventually(probe, timeout=timeout, interval=0.2, what=f"phase in {phases}")
+
+    def wait_for_release_start(self, previous_stable: str, timeout: float = 30) -> dict[str, Any]:
+        return eventually(
+            lambda: (
+                (s := self.status()).get("canaryRevision") not in (None, previous_stable)
+                and s.get("phase") in ("Progressing", "Paused")
+                and s
+            ),
+            timeout=timeout,
+            what="the release to start",
+        )

@@ -106,21 +106,38 @@ class OperatorProcess:
     """`harness-operator run` as a child process against the test bed, with its log in a
     file (shown by `tail()` when a test fails)."""
 
-    def __init__(self, kubeconfig: str, log_path: Path, resync_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        log_path: Path,
+        namespace: str,
+        prometheus_url: str,
+        resync_seconds: float = 2.0,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.prometheus_url = prometheus_url
+        self.resync_seconds = resync_seconds
+        self.log_path = log_path
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart, after `kill`) the operator process."""
         self.metrics_port = free_port()
         self.liveness_port = free_port()
-        self.log_path = log_path
-        bin_dir = Path(sys.executable).parent
         env = {
             **os.environ,
-            "KUBECONFIG": kubeconfig,
-            "HARNESS_RESYNC_SECONDS": str(resync_seconds),
+            "KUBECONFIG": self.kubeconfig,
+            "HARNESS_RESYNC_SECONDS": str(self.resync_seconds),
+            "HARNESS_PROMETHEUS_URL": self.prometheus_url,
         }
-        self._log = log_path.open("ab")
+        self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
-                str(bin_dir / "harness-operator"),
+                str(Path(sys.executable).parent / "harness-operator"),
                 "run",
+                "--namespace",
+                self.namespace,
                 "--liveness",
                 f"http://127.0.0.1:{self.liveness_port}/healthz",
                 "--metrics-address",
@@ -132,6 +149,12 @@ class OperatorProcess:
             stdin=subprocess.DEVNULL,
         )
         eventually(self.healthy, timeout=60, what="operator liveness")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye — as a crashed or evicted pod."""
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self._log.close()
 
     def healthy(self) -> bool:
         assert self.proc.poll() is None, f"operator exited:\n{self.tail()}"

@@ -25,10 +25,13 @@ class OperatorConfig:
     """Longest time between two reconciles of an object when nothing wakes it earlier."""
     debounce_seconds: float = 0.2
     """Pause after a wake-up, so that a burst of events becomes one reconcile."""
+    prometheus_url: str | None = None
+    """Prometheus for analysis checks that name no address of their own."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
         return cls(
             resync_seconds=_float("HARNESS_RESYNC_SECONDS", cls.resync_seconds, 0.5),
             debounce_seconds=_float("HARNESS_DEBOUNCE_SECONDS", cls.debounce_seconds, 0.0),
+            prometheus_url=os.environ.get("HARNESS_PROMETHEUS_URL") or None,
         )

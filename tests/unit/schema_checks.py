@@ -186,6 +186,18 @@ def _integer(value: Any, schema: Schema, path: str) -> list[str]:
     return errors
 
 
+def _number(value: Any, schema: Schema, path: str) -> list[str]:
+    where = path or "<root>"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [f"{where}: expected number, got {value!r}"]
+    errors = []
+    if "minimum" in schema and value < schema["minimum"]:
+        errors.append(f"{where}: below {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        errors.append(f"{where}: above {schema['maximum']}")
+    return errors
+
+
 def _boolean(value: Any, schema: Schema, path: str) -> list[str]:
     return [] if isinstance(value, bool) else [f"{path or '<root>'}: expected boolean"]
 
@@ -195,6 +207,7 @@ _CHECKS = {
     "array": _array,
     "string": _string,
     "integer": _integer,
+    "number": _number,
     "boolean": _boolean,
 }
 

@@ -161,8 +161,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("interval not a duration", {"rollout": {"interval": "soon"}}, "rollout.interval"),
     (
         "interval too short",
-        {"rollout": {"interval": "5s"}},
-        "rollout.interval must be at least 10s",
+        {"rollout": {"interval": "500ms"}},
+        "rollout.interval must be at least 1s",
     ),
     (
         "mirror percentage without mirror",

@@ -123,7 +123,7 @@ def test_expected_cel_rules_are_present(schema: dict[str, Any]) -> None:
     assert "self.minReplicas <= self.maxReplicas" in rules(props["autoscaling"])
     assert "isSorted()" in rules(props["rollout"]["properties"]["steps"])
     assert "has(self.steps) && (has(self.stepWeight)" in rules(props["rollout"])
-    assert "duration(self) >= duration('10s')" in rules(props["rollout"]["properties"]["interval"])
+    assert "duration(self) >= duration('1s')" in rules(props["rollout"]["properties"]["interval"])
     assert "x-kubernetes-validations" not in schema, "names are checked by the operator"
 
 

@@ -1,5 +1,6 @@
-"""The CRD, derived from the pydantic models: a small converter from pydantic's JSON Schema
-to a Kubernetes *structural* OpenAPI v3 schema, and the CustomResourceDefinition around it.
+"""The CRDs, derived from the pydantic models: a small converter from pydantic's JSON Schema
+to a Kubernetes *structural* OpenAPI v3 schema, and the CustomResourceDefinitions around it
+(HarnessDeployment and HarnessAnalysisTemplate).
 
 Structural rules enforced here (kopf-notes §11; apiextensions' validation.go): no
 `$ref`/`$defs`, no `anyOf` with `null` (optional fields are simply omitted), no `const`,
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness_operator import GROUP
+from harness_operator.api.analysis import HarnessAnalysisTemplateSpec
 from harness_operator.api.resource import (
     CATEGORIES,
     CRD_NAME,
@@ -25,6 +27,13 @@ from harness_operator.api.resource import (
     PRINTER_COLUMNS,
     SHORT_NAMES,
     SINGULAR,
+    TEMPLATE_CRD_NAME,
+    TEMPLATE_KIND,
+    TEMPLATE_LIST_KIND,
+    TEMPLATE_PLURAL,
+    TEMPLATE_PRINTER_COLUMNS,
+    TEMPLATE_SHORT_NAMES,
+    TEMPLATE_SINGULAR,
     VERSION,
 )
 from harness_operator.api.spec import HarnessDeploymentSpec
@@ -145,69 +154,124 @@ def _resolve(node: Schema, defs: Schema, path: str) -> Schema:
             return node
 
 
-# --- the CRD ---------------------------------------------------------------------------
+# --- the CRDs --------------------------------------------------------------------------
+
+
+def _described(model: type[BaseModel]) -> Schema:
+    schema = structural_schema(model)
+    schema["description"] = clean_description(model.__doc__ or "")
+    return schema
+
+
+def _root_schema(kind: str, description: str, spec: Schema, status: Schema | None) -> Schema:
+    properties: Schema = {
+        "apiVersion": {
+            "type": "string",
+            "description": f"Versioned schema of this object; {GROUP}/{VERSION}.",
+        },
+        "kind": {"type": "string", "description": f"Kind of this object; {kind}."},
+        "metadata": {"type": "object"},
+        "spec": spec,
+    }
+    if status is not None:
+        properties["status"] = status
+    return {
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "required": ["spec"],
+    }
 
 
 def openapi_schema() -> Schema:
     """`openAPIV3Schema` of the HarnessDeployment CRD."""
-    spec = structural_schema(HarnessDeploymentSpec)
-    spec["description"] = clean_description(HarnessDeploymentSpec.__doc__ or "")
-    status = structural_schema(HarnessDeploymentStatus)
-    status["description"] = clean_description(HarnessDeploymentStatus.__doc__ or "")
+    # No rule on metadata.name: a name too long for the generated Services is reported by
+    # the operator as a Degraded condition (reason InvalidName) with an Event.
+    return _root_schema(
+        KIND,
+        "A HarnessDeployment runs an AI-agent harness (a container serving HTTP) and"
+        " releases new revisions of it as metric-gated canaries.",
+        _described(HarnessDeploymentSpec),
+        _described(HarnessDeploymentStatus),
+    )
+
+
+def template_openapi_schema() -> Schema:
+    """`openAPIV3Schema` of the HarnessAnalysisTemplate CRD."""
+    return _root_schema(
+        TEMPLATE_KIND,
+        "A HarnessAnalysisTemplate holds metric checks that HarnessDeployments in the same"
+        " namespace include by name (`spec.analysis.templates`).",
+        _described(HarnessAnalysisTemplateSpec),
+        None,
+    )
+
+
+def _crd(
+    *,
+    name: str,
+    names: dict[str, Any],
+    columns: tuple[dict[str, Any], ...],
+    schema: Schema,
+    status: bool,
+) -> dict[str, Any]:
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if status:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [dict(c) for c in columns]
+    version["schema"] = {"openAPIV3Schema": schema}
     return {
-        "type": "object",
-        "description": (
-            "A HarnessDeployment runs an AI-agent harness (a container serving HTTP) and"
-            " releases new revisions of it as metric-gated canaries."
-        ),
-        "properties": {
-            "apiVersion": {
-                "type": "string",
-                "description": "Versioned schema of this object; harness.dev/v1alpha1.",
-            },
-            "kind": {
-                "type": "string",
-                "description": "Kind of this object; HarnessDeployment.",
-            },
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/part-of": "harness-operator"},
         },
-        "required": ["spec"],
-        # No rule on metadata.name: a name too long for the generated Services is reported
-        # by the operator as a Degraded condition (reason InvalidName) with an Event.
+        "spec": {
+            "group": GROUP,
+            "names": names,
+            "scope": "Namespaced",
+            "versions": [version],
+        },
     }
 
 
 def crd() -> dict[str, Any]:
     """The CustomResourceDefinition manifest of HarnessDeployment."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": CRD_NAME,
-            "labels": {"app.kubernetes.io/part-of": "harness-operator"},
+    return _crd(
+        name=CRD_NAME,
+        names={
+            "kind": KIND,
+            "listKind": LIST_KIND,
+            "plural": PLURAL,
+            "singular": SINGULAR,
+            "shortNames": list(SHORT_NAMES),
+            "categories": list(CATEGORIES),
         },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": KIND,
-                "listKind": LIST_KIND,
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
-                "categories": list(CATEGORIES),
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(c) for c in PRINTER_COLUMNS],
-                    "schema": {"openAPIV3Schema": openapi_schema()},
-                }
-            ],
+        columns=PRINTER_COLUMNS,
+        schema=openapi_schema(),
+        status=True,
+    )
+
+
+def template_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest of HarnessAnalysisTemplate (no status)."""
+    return _crd(
+        name=TEMPLATE_CRD_NAME,
+        names={
+            "kind": TEMPLATE_KIND,
+            "listKind": TEMPLATE_LIST_KIND,
+            "plural": TEMPLATE_PLURAL,
+            "singular": TEMPLATE_SINGULAR,
+            "shortNames": list(TEMPLATE_SHORT_NAMES),
+            "categories": list(CATEGORIES),
         },
-    }
+        columns=TEMPLATE_PRINTER_COLUMNS,
+        schema=template_openapi_schema(),
+        status=False,
+    )
+
+
+def crds() -> list[dict[str, Any]]:
+    """Every CRD the operator serves, HarnessDeployment first."""
+    return [crd(), template_crd()]

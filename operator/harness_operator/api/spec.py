@@ -25,6 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from harness_operator.api.analysis import AnalysisSpec
 from harness_operator.api.types import (
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
@@ -61,12 +62,22 @@ DEFAULT_STEP_WEIGHT = 10
 """Canary weight step when `rollout` sets neither `steps` nor `stepWeight`."""
 DEFAULT_MAX_WEIGHT = 50
 """Last canary weight before promotion when `rollout` sets neither `steps` nor `maxWeight`."""
-MIN_INTERVAL_SECONDS = 10.0
+MIN_INTERVAL_SECONDS = 1.0
+"""Shortest `rollout.interval`."""
+DEFAULT_ITERATIONS = 3
+"""Analysed intervals of a blueGreen or abTest release when `rollout.iterations` is unset."""
+MAX_HEADER_NAME = 128
+"""Longest header name in `rollout.match`."""
+_HEADER_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_HEADER_CHARS = _HEADER_FIRST | frozenset("-_.")
+# `name=value` of a cookie (RFC 6265 token and cookie-octets, without quotes and backslash).
+COOKIE_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+=[A-Za-z0-9!#$%&'()*+./:<=>?@^_`{|}~-]*$"
 
 ContainerString = Annotated[str, Field(max_length=4096)]
 PathString = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^/")]
 Percent = Annotated[int, Field(ge=1, le=100)]
 Seconds = Annotated[int, Field(ge=0, le=86400)]
+MatchString = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 def _duplicates(values: Iterable[str]) -> list[str]:
@@ -497,6 +508,91 @@ class RolloutStep(ApiModel):
     analysis passes sooner."""
 
 
+class StringMatch(ApiModel):
+    """How a request header must look: exactly one of `exact`, `prefix` and `regex`."""
+
+    model_config = model_rules(
+        cel(
+            "(has(self.exact) ? 1 : 0) + (has(self.prefix) ? 1 : 0) + (has(self.regex) ? 1 : 0)"
+            " == 1",
+            "rollout.match[].headers: set exactly one of exact, prefix and regex",
+        )
+    )
+
+    exact: MatchString | None = None
+    """The whole value."""
+    prefix: MatchString | None = None
+    """The start of the value."""
+    regex: MatchString | None = None
+    """An RE2 regular expression the whole value must match."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StringMatch:
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+            raise ValueError("rollout.match[].headers: set exactly one of exact, prefix and regex")
+        return self
+
+
+class RequestMatch(ApiModel):
+    """Requests the A/B test sends to the canary: all of the given headers (and the cookie)
+    must match. Becomes an Istio `HTTPMatchRequest`."""
+
+    model_config = model_rules(
+        cel(
+            "has(self.headers) || has(self.cookie)",
+            "rollout.match[]: set headers, cookie or both",
+        ),
+        cel(
+            "!has(self.cookie) || !has(self.headers) || !('cookie' in self.headers)",
+            "rollout.match[]: set either cookie or a `cookie` header, not both",
+            ".cookie",
+        ),
+    )
+
+    headers: Annotated[dict[str, StringMatch], Field(min_length=1, max_length=16)] | None = None
+    """Header name (lowercase, as Istio requires; e.g. `x-canary`) to the match its value
+    must satisfy."""
+    cookie: Annotated[str, Field(max_length=512, pattern=COOKIE_PATTERN)] | None = None
+    """A cookie the request must carry, as `name=value` (e.g. `canary=always`); shorthand for
+    a regex on the `cookie` header that finds it among the others."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RequestMatch:
+        if self.headers is None and self.cookie is None:
+            raise ValueError("rollout.match[]: set headers, cookie or both")
+        if self.cookie is not None and self.headers is not None and "cookie" in self.headers:
+            raise ValueError("rollout.match[]: set either cookie or a `cookie` header, not both")
+        if any(
+            len(name) > MAX_HEADER_NAME
+            or not name
+            or name[0] not in _HEADER_FIRST
+            or any(c not in _HEADER_CHARS for c in name)
+            for name in self.headers or {}
+        ):
+            raise ValueError(
+                "rollout.match[].headers: header names must be lowercase"
+                f" (letters, digits, '-', '_', '.'), at most {MAX_HEADER_NAME} characters"
+            )
+        return self
+
+    def http_match(self) -> dict[str, dict[str, dict[str, str]]]:
+        """The Istio `HTTPMatchRequest`, e.g. `{"headers": {"x-canary": {"exact": "1"}}}`."""
+        headers = {
+            name: {k: str(v) for k, v in m.model_dump(exclude_none=True).items()}
+            for name, m in (self.headers or {}).items()
+        }
+        if self.cookie is not None:
+            # Browsers join cookies with "; ", so the one we want may follow a space.
+            headers["cookie"] = {"regex": f"^(.*?;\\s*)?({_re2_literal(self.cookie)})(;.*)?$"}
+        return {"headers": headers}
+
+
+def _re2_literal(text: str) -> str:
+    """`text` as an RE2 pattern matching itself: every ASCII punctuation mark escaped (RE2
+    accepts a backslash before any of them)."""
+    return "".join(c if c.isalnum() else "\\" + c for c in text)
+
+
 _STEPS_RISING = (
     "self.map(s, s.weight).isSorted() && self.all(s, self.exists_one(t, t.weight == s.weight))"
 )
@@ -505,7 +601,15 @@ _STEPS_RISING = (
 class Rollout(ApiModel):
     """How a new revision (a change of anything in the pod template, or of a referenced
     ConfigMap or Secret) is released. Weights come from `steps`, or from `stepWeight` up to
-    `maxWeight`; with neither, the canary goes up by 10 to 50 percent."""
+    `maxWeight`; with neither, the canary goes up by 10 to 50 percent.
+
+    Each step (and the mirror stage, and each blue/green or A/B iteration) lasts at least
+    `interval` plus its `pause`, and moves on only when the latest analysis round since it
+    started passed; without `spec.analysis`, steps move on time alone. Control annotations
+    on the HarnessDeployment act on a release in flight without editing the spec:
+    `harness.dev/promote` (`full`: skip the remaining steps and analysis; any other value:
+    skip the current step's wait), `harness.dev/abort`, `harness.dev/retry` (after a
+    rollback), `harness.dev/pause` and `harness.dev/resume`."""
 
     model_config = model_rules(
         cel(
@@ -529,11 +633,27 @@ class Rollout(ApiModel):
             "rollout.mirrorPercentage requires rollout.mirror: true",
             ".mirrorPercentage",
         ),
+        cel(
+            "!has(self.mirror) || !self.mirror || !has(self.strategy) || self.strategy != 'abTest'",
+            "rollout.mirror applies only to strategies canary and blueGreen",
+            ".mirror",
+        ),
+        cel(
+            "!has(self.iterations) || (has(self.strategy) && self.strategy != 'canary')",
+            "rollout.iterations applies only to strategies blueGreen and abTest",
+            ".iterations",
+        ),
+        cel(
+            "has(self.strategy) && self.strategy == 'abTest' ? has(self.match) : !has(self.match)",
+            "rollout.match is required by strategy abTest and applies only to it",
+            ".match",
+        ),
     )
 
     strategy: Strategy = Strategy.CANARY
     """`canary` shifts traffic step by step; `blueGreen` tests the new revision without
-    traffic, then switches all of it; `abTest` routes matching requests to it."""
+    traffic (through its own `<name>-canary` Service), then switches all of it; `abTest`
+    routes requests that match `match` to it."""
     steps: (
         Annotated[
             list[RolloutStep],
@@ -561,20 +681,32 @@ class Rollout(ApiModel):
                 # Guarded by the pattern so a malformed value reports only the pattern error
                 # instead of a CEL evaluation error.
                 cel(
-                    f"!self.matches('{DURATION_PATTERN}') || duration(self) >= duration('10s')",
-                    "rollout.interval must be at least 10s",
+                    f"!self.matches('{DURATION_PATTERN}') || duration(self) >= duration('1s')",
+                    "rollout.interval must be at least 1s",
                 )
             )
         ),
     ] = "1m"
-    """Time between two analysis ticks (e.g. `30s`, `5m`, `1h`); at least 10s."""
+    """Shortest time a step is held (e.g. `30s`, `5m`, `1h`); at least 1s. Analysis runs
+    more often (`analysis.checkInterval`), so a failing canary rolls back within seconds."""
     progress_deadline_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
-    """Seconds a track may take to become ready before the release fails (and rolls back)."""
+    """Seconds a track may take to become ready before the release fails: a canary that is
+    not ready in time is rolled back; a stable track that is not ready in time while
+    promoting gets no traffic (all of it goes to the canary) until it is."""
     mirror: bool = False
     """Copy live requests to the canary before shifting traffic to it; the canary's
-    responses are discarded."""
+    responses are discarded. With `canary`, one `interval` of mirroring precedes the first
+    step; with `blueGreen`, mirroring lasts the whole test."""
     mirror_percentage: Percent | None = None
     """Percent of requests mirrored when `mirror` is on (default 100)."""
+    iterations: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """Intervals a `blueGreen` or `abTest` release is analysed before promotion (default
+    3)."""
+    match: Annotated[list[RequestMatch], Field(min_length=1, max_length=8)] | None = None
+    """Requests an `abTest` sends to the canary: those matching any entry."""
+    promotion_step_weight: Annotated[int, Field(ge=0, le=100)] = 0
+    """After promotion, move traffic back to the stable track by this many percent per
+    `interval`; 0 moves it all at once."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Rollout:
@@ -596,8 +728,14 @@ class Rollout(ApiModel):
             )
         if self.mirror_percentage is not None and not self.mirror:
             raise ValueError("rollout.mirrorPercentage requires rollout.mirror: true")
+        if self.mirror and self.strategy == Strategy.AB_TEST:
+            raise ValueError("rollout.mirror applies only to strategies canary and blueGreen")
+        if self.iterations is not None and self.strategy == Strategy.CANARY:
+            raise ValueError("rollout.iterations applies only to strategies blueGreen and abTest")
+        if (self.strategy == Strategy.AB_TEST) != (self.match is not None):
+            raise ValueError("rollout.match is required by strategy abTest and applies only to it")
         if parse_duration(self.interval) < MIN_INTERVAL_SECONDS:
-            raise ValueError("rollout.interval must be at least 10s")
+            raise ValueError("rollout.interval must be at least 1s")
         return self
 
     def weight_schedule(self) -> list[int]:
@@ -609,10 +747,33 @@ class Rollout(ApiModel):
         weights = list(range(step, top + 1, step))
         return weights if weights[-1] == top else [*weights, top]
 
+    def step_pause_seconds(self, index: int) -> float:
+        """Extra hold of step `index` of `weight_schedule()` (its `pause`), in seconds."""
+        if self.steps is None or not 0 <= index < len(self.steps):
+            return 0.0
+        pause = self.steps[index].pause
+        return parse_duration(pause) if pause is not None else 0.0
+
     @property
     def interval_seconds(self) -> float:
         """`interval` in seconds."""
         return parse_duration(self.interval)
+
+    @property
+    def iteration_count(self) -> int:
+        """`iterations`, or its default."""
+        return self.iterations if self.iterations is not None else DEFAULT_ITERATIONS
+
+    @property
+    def mirror_percent(self) -> int:
+        """Percent of requests mirrored while mirroring: 0 when `mirror` is off."""
+        if not self.mirror:
+            return 0
+        return self.mirror_percentage if self.mirror_percentage is not None else 100
+
+    def http_matches(self) -> list[dict[str, dict[str, dict[str, str]]]]:
+        """`match` as Istio `HTTPMatchRequest`s (empty unless the strategy is abTest)."""
+        return [m.http_match() for m in self.match or []]
 
 
 # --- the spec ----------------------------------------------------------------------------
@@ -670,6 +831,8 @@ class HarnessDeploymentSpec(ApiModel):
     """Extra labels, annotations, scheduling, volumes and identity of the pods."""
     rollout: Rollout = Field(default_factory=Rollout)
     """How new revisions are released."""
+    analysis: AnalysisSpec | None = None
+    """Metric checks that gate releases (built-in and custom queries: docs/metrics.md)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> HarnessDeploymentSpec:

@@ -1,20 +1,32 @@
 """`status` of a HarnessDeployment: what the operator observed and where a release stands.
 
 All release progress lives here (never only in memory), so a restarted operator continues
-exactly where it stopped. The operator is the only writer; these models parse what it wrote
-earlier and build what it writes next. Unknown fields are ignored rather than rejected, so
-an older status (or one from a newer operator) still parses.
+exactly where it stopped: the release engine (`harness_operator.rollout`) reads the stored
+status, decides, and returns the next one. The operator is the only writer; these models
+parse what it wrote earlier and build what it writes next. Unknown fields are ignored rather
+than rejected, so an older status (or one from a newer operator) still parses.
+
+Times are stored as RFC 3339 in UTC (`2026-01-02T03:04:05Z`, with fractions of a second when
+there are any: the engine compares analysis times exactly, so they are never rounded).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
-from harness_operator.api.types import ApiModel, LongString, ShortString, list_map
+from harness_operator.api.types import (
+    AnnotationValue,
+    ApiModel,
+    FreeForm,
+    LongString,
+    ShortString,
+    list_map,
+)
 
 CONDITION_READY = "Ready"
 """The stable track is available and receives the traffic it should."""
@@ -22,6 +34,16 @@ CONDITION_PROGRESSING = "Progressing"
 """A release is in flight (True) or the last one ended (False, with the reason)."""
 CONDITION_CONFIG_RESOLVED = "ConfigResolved"
 """Every ConfigMap and Secret the spec references exists (False names the missing ones)."""
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive times are taken as UTC; others are converted, so they serialize with `Z`."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+"""A point in time, kept in UTC."""
+Count = Annotated[int, Field(ge=0)]
 
 
 class StatusModel(ApiModel):
@@ -37,10 +59,36 @@ class Phase(StrEnum):
     INITIALIZING = "Initializing"
     READY = "Ready"
     PROGRESSING = "Progressing"
+    PAUSED = "Paused"
     PROMOTING = "Promoting"
+    FINALISING = "Finalising"
     ROLLED_BACK = "RolledBack"
     FAILED = "Failed"
     DEGRADED = "Degraded"
+
+
+RELEASE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING, Phase.FINALISING})
+"""Phases in which a release is in flight (the canary track runs pods)."""
+
+
+class Stage(StrEnum):
+    """Where a release in flight stands within its phase (see `HarnessDeploymentStatus.stage`)."""
+
+    WAITING_FOR_CANARY = "WaitingForCanary"
+    MIRRORING = "Mirroring"
+    ANALYSING = "Analysing"
+    WAITING_FOR_STABLE = "WaitingForStable"
+    STABLE_STALLED = "StableStalled"
+    SHIFTING_BACK = "ShiftingBack"
+
+
+class CheckOutcome(StrEnum):
+    """Result of one check, or of a whole analysis round (the worst of its checks)."""
+
+    PASS = "Pass"
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
 
 
 class ConditionStatus(StrEnum):
@@ -62,10 +110,69 @@ class Condition(StatusModel):
     """CamelCase reason for the last transition."""
     message: LongString | None = None
     """Human-readable details."""
-    last_transition_time: datetime | None = None
+    last_transition_time: Timestamp | None = None
     """When `status` last changed."""
     observed_generation: Annotated[int, Field(ge=0)] | None = None
     """`metadata.generation` this condition was computed from."""
+
+
+class CheckRecord(StatusModel):
+    """One check of an analysis round. Further fields the analysis reports (e.g.
+    `relative`) are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: ShortString
+    """Name of the check."""
+    outcome: CheckOutcome
+    """Pass, Fail, Inconclusive or Error."""
+    value: float | None = None
+    """Value measured on the canary (absent when there was none)."""
+    stable_value: float | None = None
+    """Value measured on the stable track, for checks relative to it."""
+    min: float | None = None
+    """Lowest passing value, if the check has one."""
+    max: float | None = None
+    """Highest passing value, if the check has one."""
+    message: LongString | None = None
+    """Why the check came out as it did (e.g. the query error)."""
+
+
+class AnalysisRecord(StatusModel):
+    """The latest analysis round the release engine took into account."""
+
+    time: Timestamp
+    """When the round was evaluated. A round is counted once: only rounds later than this
+    one change `failedChecks` or `errorChecks`."""
+    outcome: CheckOutcome
+    """Outcome of the round: Fail if any check failed, else Error if any could not be
+    evaluated, else Inconclusive if any lacked data, else Pass."""
+    results: list[CheckRecord] = Field(default_factory=list)
+    """Every check of the round, in order."""
+
+
+class RollbackRecord(StatusModel):
+    """Why the last release was rolled back."""
+
+    reason: ShortString
+    """`AnalysisFailed` (failureLimit rounds failed), `AnalysisErrors` (errorLimit rounds in
+    a row could not be evaluated), `ProgressDeadlineExceeded` (the canary did not become
+    ready in time) or `Aborted` (the `harness.dev/abort` annotation)."""
+    revision: ShortString | None = None
+    """Revision that was rolled back."""
+    at: Timestamp
+    """When the release was rolled back."""
+    check: ShortString | None = None
+    """The check that tipped it over: the round's first failing check, else its first
+    erroring one."""
+    value: float | None = None
+    """The check's value on the canary."""
+    min: float | None = None
+    """The check's lower bound."""
+    max: float | None = None
+    """The check's upper bound."""
+    message: LongString | None = None
+    """Human-readable account of the rollback."""
 
 
 class HarnessDeploymentStatus(StatusModel):
@@ -75,31 +182,89 @@ class HarnessDeploymentStatus(StatusModel):
     """`metadata.generation` of the last reconciled spec."""
     phase: Phase | None = None
     """Where the HarnessDeployment stands. `Initializing`: first reconcile, the stable track
-    is not ready yet. `Ready`: at rest, the stable track serves all traffic. `Progressing`: a
-    release is in flight and the canary gets `canaryWeight` percent of traffic. `Promoting`:
-    the canary passed and the stable track is being updated to its revision. `RolledBack`:
-    the last release failed and was undone; stable serves all traffic until the next
-    revision. `Failed`: the operator cannot reconcile (e.g. a referenced Secret is missing;
-    see conditions). `Degraded`: at rest, but the stable track is not fully available."""
+    is not ready yet (a first deploy is not analysed). `Ready`: at rest, the stable track
+    serves all traffic. `Progressing`: a release is in flight (see `stage`); the canary gets
+    `canaryWeight` percent of traffic. `Paused`: a release held by the `harness.dev/pause`
+    annotation: the weight stays, analysis and rollback keep running. `Promoting`: the
+    canary passed and the stable track is rolling out its revision. `Finalising`: stable
+    runs the new revision; traffic moves back to it and the canary scales to zero.
+    `RolledBack`: the last release failed and was undone (see `rollback`); stable serves
+    all traffic until the next revision or `harness.dev/retry`. `Failed`: the operator
+    cannot reconcile (e.g. a referenced Secret is missing; see conditions). `Degraded`: at
+    rest, but the stable track is not fully available."""
+    stage: Stage | None = None
+    """Step within the phase of a release in flight. Progressing/Paused: `WaitingForCanary`
+    (canary pods starting, no traffic), `Mirroring` (a copy of live requests goes to the
+    canary), `Analysing` (canary at a step weight, or under a blue/green or A/B test).
+    Promoting: `WaitingForStable`, or `StableStalled` (stable missed its progress deadline;
+    all traffic is on the canary until stable is ready). Finalising: `ShiftingBack`."""
+    message: LongString | None = None
+    """Where the release stands, in a sentence."""
     canary_weight: Annotated[int, Field(ge=0, le=100)] | None = None
     """Percent of traffic routed to the canary track."""
+    mirror_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    """Percent of the stable track's requests copied to the canary (responses discarded)."""
+    canary_match: bool | None = None
+    """Whether requests matching `rollout.match` go to the canary (A/B test)."""
     stable_revision: ShortString | None = None
     """Revision (pod-template hash) the stable track runs."""
     canary_revision: ShortString | None = None
     """Revision the canary track runs or last ran."""
     current_step: Annotated[int, Field(ge=0)] | None = None
-    """Index of the current step in the release's weight schedule."""
-    failed_checks: Annotated[int, Field(ge=0)] | None = None
-    """Failed analysis checks in the current release; it rolls back at the threshold."""
-    error_checks: Annotated[int, Field(ge=0)] | None = None
-    """Analysis checks that could not be evaluated (e.g. the metrics backend was down)."""
-    last_transition_time: datetime | None = None
+    """Index of the current step in the release's weight schedule (strategy canary)."""
+    iterations: Count | None = None
+    """Analysis intervals passed so far (strategies blueGreen and abTest)."""
+    paused: bool | None = None
+    """Whether the release is paused by hand (`harness.dev/pause`)."""
+    release_started_at: Timestamp | None = None
+    """When the release in flight started (or restarted, on a new revision)."""
+    step_started_at: Timestamp | None = None
+    """When the current step (stage, or promotion phase) started; step boundaries are
+    computed from it, so a restarted operator neither repeats nor skips a step."""
+    not_ready_since: Timestamp | None = None
+    """Since when the track the release waits for (the canary while Progressing, stable
+    while Promoting) has not been ready; the progress deadline counts from here."""
+    failed_checks: Count | None = None
+    """Failed analysis rounds in the current release (cumulative); it rolls back at
+    `analysis.failureLimit`."""
+    error_checks: Count | None = None
+    """Analysis rounds in a row that could not be evaluated (e.g. the metrics backend was
+    down); it rolls back at `analysis.errorLimit`. A round without error resets it."""
+    last_analysis: AnalysisRecord | None = None
+    """The latest analysis round of the current (or last) release."""
+    rollback: RollbackRecord | None = None
+    """The last rollback."""
+    stable_spec: FreeForm | None = None
+    """The spec (as written, camelCase) of the stable revision: what the stable track runs,
+    and what a rollback returns to."""
+    stable_config_hashes: Annotated[dict[str, ShortString], Field(max_length=256)] | None = None
+    """Content hashes of the ConfigMaps and Secrets (`ConfigMap/<name>`, `Secret/<name>`) the
+    stable revision was released with."""
+    consumed_controls: Annotated[dict[str, AnnotationValue], Field(max_length=16)] | None = None
+    """Control annotations already acted on (key to value), so that an annotation the
+    operator has not removed yet is never acted on twice. An entry is dropped once its
+    annotation is gone, so the same value can be used again."""
+    release_count: Count | None = None
+    """Releases started (a restart on a new revision counts as a new one)."""
+    rollback_count: Count | None = None
+    """Releases rolled back."""
+    last_transition_time: Timestamp | None = None
     """When `phase` last changed."""
     conditions: (
         Annotated[list[Condition], Field(max_length=16, json_schema_extra=list_map("type"))] | None
     ) = None
     """Latest observations, one per type."""
 
+    @classmethod
+    def from_k8s(cls, raw: Mapping[str, Any] | None) -> HarnessDeploymentStatus:
+        """The status as stored on the object (`body["status"]`, possibly absent)."""
+        return cls.model_validate(dict(raw or {}))
+
     def condition(self, type_: str) -> Condition | None:
         """The condition of this type, if present."""
         return next((c for c in self.conditions or [] if c.type == type_), None)
+
+    @property
+    def in_release(self) -> bool:
+        """Whether a release is in flight."""
+        return self.phase in RELEASE_PHASES

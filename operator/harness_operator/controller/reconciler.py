@@ -1,10 +1,13 @@
-"""One reconcile pass of a HarnessDeployment: observe, check, apply what drifted, report.
+"""One reconcile pass of a HarnessDeployment: observe, decide, apply what drifted, report.
 
 It reads through the kube adapter, checks that the spec can be realised *before* writing
 anything (so a bad spec never leaves half its objects behind, and never disturbs what
-already runs), applies only the objects whose live copy lacks what we render, removes
-objects that must no longer exist, and returns the status and Events for the caller (the
-kopf daemon) to publish. Synchronous: the daemon runs it in a worker thread.
+already runs), asks the release engine what each track should run and where traffic goes,
+evaluates the analysis checks when the engine asks for them, applies only the objects whose
+live copy lacks what we render (routing first when traffic moves toward stable), removes
+objects that must no longer exist, and returns the status, Events and control annotations
+to clear for the caller (the kopf daemon) to publish. Synchronous: the daemon runs it in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -12,21 +15,33 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ValidationError
 
 from harness_operator import naming
-from harness_operator.api import API_VERSION, KIND, HarnessDeploymentSpec
+from harness_operator.analysis import (
+    AnalysisConfigError,
+    Round,
+    Target,
+    evaluate,
+    provider_for,
+    resolve_checks,
+)
+from harness_operator.analysis import (
+    Outcome as CheckOutcome,
+)
+from harness_operator.api import HarnessDeploymentSpec, HarnessDeploymentStatus, Phase
+from harness_operator.api.status import RELEASE_PHASES
 from harness_operator.controller.status import (
     CONDITION_DEGRADED,
     Observation,
     Problem,
-    desired_status,
     status_patch,
     transitions,
+    with_conditions,
 )
 from harness_operator.kube import FIELD_MANAGER, Kube, Obj, drift
 from harness_operator.kube.client import REPLICAS_MANAGER
@@ -34,13 +49,17 @@ from harness_operator.render import (
     ConfigRef,
     HarnessRef,
     ObjectKey,
-    ReleaseState,
     referenced_configs,
     render,
     revision,
 )
+from harness_operator.rollout import CONTROL_KEYS, Inputs, Plan, WorkloadState, advance
+from harness_operator.traffic import IstioRouter, Router
 
 log = logging.getLogger(__name__)
+
+ROUTING_KINDS = frozenset({"VirtualService", "DestinationRule"})
+TEMPLATE_API = ("harness.dev/v1alpha1", "HarnessAnalysisTemplate")
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,12 @@ class Outcome:
     writes: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     status: Obj | None = None
+    """Merge patch for .status, None when unchanged."""
+    full_status: Obj = field(default_factory=dict)
+    consumed: tuple[str, ...] = ()
+    """Control annotations to remove once the status is saved."""
+    next_tick: float | None = None
+    """Seconds until the release needs the next pass (None: at rest, resync is enough)."""
 
 
 def owner_uid(obj: Obj) -> str | None:
@@ -88,11 +113,22 @@ def _describe(key: ObjectKey) -> str:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, clock: Any = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        clock: Callable[[], datetime] | None = None,
+        prometheus_url: str | None = None,
+        router: Router | None = None,
+    ) -> None:
         self.kube = kube
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.prometheus_url = prometheus_url
+        self.router: Router = router or IstioRouter()
+
+    # -- one pass ------------------------------------------------------------------------
 
     def reconcile(self, body: Obj) -> Outcome:
+        now = self.clock()
         meta = body["metadata"]
         hd = HarnessRef(
             name=meta["name"],
@@ -100,12 +136,14 @@ class Reconciler:
             uid=meta["uid"],
             generation=int(meta.get("generation", 0)),
         )
-        current_status: Obj = dict(body.get("status") or {})
+        current: Obj = dict(body.get("status") or {})
         outcome = Outcome()
 
-        problems: list[Problem] = [Problem("InvalidName", p) for p in naming.name_problems(hd.name)]
+        problems = [Problem("InvalidName", p) for p in naming.name_problems(hd.name)]
         try:
-            spec = HarnessDeploymentSpec.model_validate(body.get("spec") or {})
+            spec: HarnessDeploymentSpec | None = HarnessDeploymentSpec.model_validate(
+                body.get("spec") or {}
+            )
         except ValidationError as err:
             problems.append(Problem("InvalidSpec", _validation_message(err)))
             spec = None
@@ -119,53 +157,136 @@ class Reconciler:
                 for ref in missing
             ]
 
-        live: dict[ObjectKey, Obj | None] = {}
-        stable: Obj | None = None
-        rev = current_status.get("stableRevision", "")
-        if spec is not None and not any(p.reason == "InvalidName" for p in problems):
-            rev = revision(spec, hashes)
-            desired = render(hd, spec, ReleaseState.at_rest(spec, hashes))
-            for obj in desired.objects:
-                key = ObjectKey.of(obj)
-                live[key] = self.kube.get(key.api_version, key.kind, key.namespace, key.name)
-                found = live[key]
-                if found is not None and owner_uid(found) != hd.uid:
-                    problems.append(
-                        Problem(
-                            "Conflict",
-                            f"{_describe(key)} already exists and is not owned by this"
-                            " HarnessDeployment; rename or delete it",
-                        )
-                    )
-            if not problems:
-                minimum = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
-                self._apply(desired.objects, live, outcome, int(minimum or 1))
-                self._remove(desired.absent, hd.uid, outcome)
-            stable_key = next(
-                (
-                    k
-                    for k in live
-                    if k.kind == "Deployment" and k.name == naming.stable_name(hd.name)
-                ),
-                None,
-            )
-            stable = live.get(stable_key) if stable_key else None
-        else:
+        release: Obj = dict(current)
+        stable: Obj | None
+        if spec is None or any(p.reason == "InvalidName" for p in problems):
             stable = self.kube.get(
                 "apps/v1", "Deployment", hd.namespace, naming.stable_name(hd.name)
             )
+        else:
+            stable, release = self._release(hd, spec, hashes, body, problems, outcome, now)
 
         seen = Observation(
             generation=hd.generation,
-            revision=rev,
             problems=tuple(problems),
             missing_configs=tuple(missing),
             stable=stable,
         )
-        wanted = desired_status(seen, current_status, self.clock())
-        outcome.status = status_patch(current_status, wanted)
-        outcome.notes += self._transition_notes(current_status, wanted)
+        wanted = with_conditions(seen, release, current, now)
+        outcome.full_status = wanted
+        outcome.status = status_patch(current, wanted)
+        outcome.notes += _transition_notes(current, wanted)
         return outcome
+
+    def _release(
+        self,
+        hd: HarnessRef,
+        spec: HarnessDeploymentSpec,
+        hashes: dict[str, str],
+        body: Obj,
+        problems: list[Problem],
+        outcome: Outcome,
+        now: datetime,
+    ) -> tuple[Obj | None, Obj]:
+        status = HarnessDeploymentStatus.model_validate(body.get("status") or {})
+        stable_key = ObjectKey("apps/v1", "Deployment", hd.namespace, naming.stable_name(hd.name))
+        canary_key = ObjectKey("apps/v1", "Deployment", hd.namespace, naming.canary_name(hd.name))
+        live: dict[ObjectKey, Obj | None] = {
+            key: self.kube.get(key.api_version, key.kind, key.namespace, key.name)
+            for key in (stable_key, canary_key)
+        }
+        annotations = body.get("metadata", {}).get("annotations") or {}
+        inputs = Inputs(
+            now=now,
+            spec=spec,
+            revision=revision(spec, hashes),
+            config_hashes=hashes,
+            status=status,
+            stable=WorkloadState.from_deployment(_owned(live[stable_key], hd.uid)),
+            canary=WorkloadState.from_deployment(_owned(live[canary_key], hd.uid)),
+            analysis=None,
+            controls={k: str(v) for k, v in annotations.items() if k in CONTROL_KEYS},
+        )
+        plan = advance(inputs)
+        if (
+            plan.analyse
+            and spec.analysis is not None
+            and not problems
+            and self._analysis_due(status, spec, now)
+        ):
+            plan = advance(replace(inputs, analysis=self._analyse(hd, spec, plan, now)))
+
+        desired = render(hd, spec, plan.state, self.router)
+        for obj in desired.objects:
+            key = ObjectKey.of(obj)
+            if key not in live:
+                live[key] = self.kube.get(key.api_version, key.kind, key.namespace, key.name)
+            found = live[key]
+            if found is not None and owner_uid(found) != hd.uid:
+                problems.append(
+                    Problem(
+                        "Conflict",
+                        f"{_describe(key)} already exists and is not owned by this"
+                        " HarnessDeployment; rename or delete it",
+                    )
+                )
+        release = plan.status.to_k8s()
+        if problems:
+            # Hold everything as it is: the release does not move while we cannot apply.
+            return live.get(stable_key), dict(body.get("status") or {})
+
+        objects = desired.objects
+        if plan.route_first:
+            objects = sorted(objects, key=lambda o: o["kind"] not in ROUTING_KINDS)
+        minimum = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
+        # Replica counts to hand to an HPA: stable never below the HPA minimum, and an
+        # active canary at the size the engine chose (an HPA never scales up from 0).
+        handover = {
+            stable_key: max(int(minimum or 1), 1),
+            canary_key: max(plan.state.canary_replicas, 1),
+        }
+        self._apply(objects, live, outcome, handover)
+        self._remove(desired.absent, hd.uid, outcome)
+        outcome.notes += [Note(n.type, n.reason, n.message) for n in plan.notes]
+        outcome.consumed = tuple(plan.consumed)
+        if release.get("phase") in RELEASE_PHASES or plan.analyse:
+            outcome.next_tick = _check_interval(spec)
+        return live.get(stable_key), release
+
+    # -- analysis ------------------------------------------------------------------------
+
+    def _analysis_due(
+        self, status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec, now: datetime
+    ) -> bool:
+        last = status.last_analysis.time if status.last_analysis is not None else None
+        if last is None:
+            return True
+        # A little slack so that a pass that wakes exactly on the interval is not skipped.
+        return (now - last).total_seconds() >= 0.9 * _check_interval(spec)
+
+    def _analyse(
+        self, hd: HarnessRef, spec: HarnessDeploymentSpec, plan: Plan, now: datetime
+    ) -> Round:
+        assert spec.analysis is not None
+        target = Target(
+            name=hd.name,
+            namespace=hd.namespace,
+            stable_revision=str(plan.status.stable_revision or ""),
+            canary_revision=str(plan.status.canary_revision or ""),
+        )
+        templates = {}
+        for ref in spec.analysis.templates or []:
+            found = self.kube.get(*TEMPLATE_API, hd.namespace, ref.name)
+            if found is not None:
+                templates[ref.name] = found.get("spec") or {}
+        try:
+            checks = resolve_checks(spec.analysis, templates)
+            provider = provider_for(spec.analysis, self.prometheus_url)
+        except AnalysisConfigError as err:
+            return Round.config_error(now, str(err))
+        return evaluate(checks, spec.analysis, target, provider, now)
+
+    # -- writes --------------------------------------------------------------------------
 
     def _resolve_configs(
         self, hd: HarnessRef, refs: list[ConfigRef]
@@ -185,18 +306,20 @@ class Reconciler:
         objects: list[Obj],
         live: dict[ObjectKey, Obj | None],
         outcome: Outcome,
-        min_replicas: int,
+        handover: dict[ObjectKey, int],
     ) -> None:
         created: list[str] = []
-        restored: list[str] = []
+        updated: list[str] = []
         for obj in objects:
             key = ObjectKey.of(obj)
             found = live.get(key)
             paths = ["(missing)"] if found is None else drift(obj, found)
             hpa_owned = key.kind == "Deployment" and "replicas" not in obj["spec"]
+            minimum = handover.get(key, 1)
             if hpa_owned and found is not None and owns_replicas(found):
                 # Hand the count over before we stop applying it, or it resets to 1.
-                self._hand_over_replicas(obj, int(found["spec"].get("replicas", min_replicas)))
+                count = max(int(found["spec"].get("replicas", 0)), minimum)
+                self._hand_over_replicas(obj, count)
                 outcome.writes.append(f"{_describe(key)} (replicas hand-over)")
                 paths = paths or [".spec.replicas (hand-over)"]
             if not paths:
@@ -205,15 +328,15 @@ class Reconciler:
             outcome.writes.append(_describe(key))
             if hpa_owned and found is None:
                 # Start at the HPA's minimum instead of the Deployment default of 1.
-                live[key] = self._hand_over_replicas(obj, min_replicas)
+                live[key] = self._hand_over_replicas(obj, minimum)
             if found is None:
                 created.append(_describe(key))
             else:
-                restored.append(f"{_describe(key)} ({', '.join(paths[:3])})")
+                updated.append(f"{_describe(key)} ({', '.join(paths[:3])})")
         if created:
             outcome.notes.append(Note("Normal", "Created", "created " + ", ".join(created)))
-        if restored:
-            outcome.notes.append(Note("Normal", "Updated", "applied " + "; ".join(restored)))
+        if updated:
+            outcome.notes.append(Note("Normal", "Updated", "applied " + "; ".join(updated)))
 
     def _hand_over_replicas(self, obj: Obj, replicas: int) -> Obj:
         meta = obj["metadata"]
@@ -235,16 +358,27 @@ class Reconciler:
                 outcome.writes.append(f"delete {_describe(key)}")
                 outcome.notes.append(Note("Normal", "Deleted", f"deleted {_describe(key)}"))
 
-    def _transition_notes(self, current: Obj, wanted: Obj) -> list[Note]:
-        notes = []
-        for type_, cond in transitions(current, wanted):
-            if type_ == CONDITION_DEGRADED and cond["status"] == "True":
-                notes.append(Note("Warning", cond["reason"], cond["message"]))
-            elif type_ == CONDITION_DEGRADED and cond["status"] == "False" and current:
-                notes.append(Note("Normal", "Recovered", "the spec can be realised again"))
-            elif type_ == "Ready" and cond["status"] == "True":
-                notes.append(Note("Normal", "Ready", cond["message"]))
-        return notes
+
+def _owned(obj: Obj | None, uid: str) -> Obj | None:
+    return obj if obj is not None and owner_uid(obj) == uid else None
+
+
+def _check_interval(spec: HarnessDeploymentSpec) -> float:
+    if spec.analysis is not None:
+        return float(spec.analysis.check_interval_seconds)
+    return min(5.0, float(spec.rollout.interval_seconds))
+
+
+def _transition_notes(current: Obj, wanted: Obj) -> list[Note]:
+    notes = []
+    for type_, cond in transitions(current, wanted):
+        if type_ == CONDITION_DEGRADED and cond["status"] == "True":
+            notes.append(Note("Warning", cond["reason"], cond["message"]))
+        elif type_ == CONDITION_DEGRADED and cond["status"] == "False" and current:
+            notes.append(Note("Normal", "Recovered", "the spec can be realised again"))
+        elif type_ == "Ready" and cond["status"] == "True":
+            notes.append(Note("Normal", "Ready", cond["message"]))
+    return notes
 
 
 def _validation_message(err: ValidationError) -> str:
@@ -255,4 +389,12 @@ def _validation_message(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-__all__ = ["API_VERSION", "KIND", "Note", "Outcome", "Reconciler", "content_hash", "owner_uid"]
+__all__ = [
+    "CheckOutcome",
+    "Note",
+    "Outcome",
+    "Phase",
+    "Reconciler",
+    "content_hash",
+    "owner_uid",
+]

@@ -1,8 +1,10 @@
-"""Status of a HarnessDeployment, computed from what was observed (pure).
+"""Conditions of a HarnessDeployment, computed from what was observed (pure).
 
-`desired_status` builds the whole status every time; `status_patch` turns it into the
-smallest merge patch against the current status, or None when nothing changed, so a
-converged reconcile writes nothing. Condition transition times move only on a change.
+The release engine decides phase, weights and release progress; this module adds what
+`kubectl wait` and humans read — `Ready`, `Progressing`, `Degraded`, `ConfigResolved` — and
+turns the result into the smallest merge patch against the current status (None when
+nothing changed, so a converged reconcile writes nothing). Transition times move only on a
+change.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from harness_operator.api import CONDITION_CONFIG_RESOLVED, CONDITION_PROGRESSING, CONDITION_READY
-from harness_operator.api.status import Phase
+from harness_operator.api.status import RELEASE_PHASES, Phase
 
 CONDITION_DEGRADED = "Degraded"
 """The spec cannot be realised as it stands (reason and message say why); whatever already
@@ -31,15 +33,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Observation:
-    """Everything the status depends on, gathered by the reconciler."""
+    """Everything the conditions depend on, gathered by the reconciler."""
 
     generation: int
-    revision: str
     problems: tuple[Problem, ...]
     missing_configs: tuple[str, ...]
     stable: Obj | None
     """The live stable Deployment (after our apply), or None when it does not exist."""
-    canary_weight: int = 0
 
 
 def rollout_complete(deployment: Obj | None) -> bool:
@@ -61,31 +61,43 @@ def rollout_complete(deployment: Obj | None) -> bool:
     )
 
 
-def _available(deployment: Obj | None) -> tuple[int, int]:
+def available_replicas(deployment: Obj | None) -> tuple[int, int]:
+    """(available, wanted) replicas of a live Deployment."""
     if deployment is None:
         return 0, 0
     wanted = int(deployment.get("spec", {}).get("replicas", 1))
     return int(deployment.get("status", {}).get("availableReplicas", 0)), wanted
 
 
-def desired_status(seen: Observation, current: Obj, now: datetime) -> Obj:
-    """The full status for `seen`; transition times are carried over from `current`."""
-    available, wanted = _available(seen.stable)
+def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime) -> Obj:
+    """`release` (the engine's status) plus observedGeneration and the four conditions.
+    A problem overrides the phase with `Failed`; the release fields are kept as they were."""
+    status = dict(release)
+    status["observedGeneration"] = seen.generation
+    available, wanted = available_replicas(seen.stable)
     complete = rollout_complete(seen.stable)
-    ever_ready = bool(current.get("stableRevision"))
+    phase = status.get("phase")
 
     if seen.problems:
-        first = seen.problems[0]
-        phase = Phase.FAILED
-        degraded = ("True", first.reason, "; ".join(p.message for p in seen.problems))
+        if phase in (None, str(Phase.INITIALIZING), str(Phase.FAILED)):
+            # Nothing runs yet. A release in flight keeps its phase: it is only held.
+            status["phase"] = str(Phase.FAILED)
+        degraded = (
+            "True",
+            seen.problems[0].reason,
+            "; ".join(p.message for p in seen.problems),
+        )
+        progressing = ("False", "Blocked", "waiting for the problem in Degraded to be fixed")
     else:
         degraded = ("False", "AsExpected", "every generated object is applied")
-        if complete:
-            phase = Phase.READY
-        elif seen.stable is not None and ever_ready:
-            phase = Phase.PROGRESSING
+        if phase in RELEASE_PHASES:
+            progressing = ("True", str(phase), str(status.get("message") or phase))
+        elif phase == Phase.ROLLED_BACK:
+            progressing = ("False", "RolledBack", str(status.get("message") or "rolled back"))
+        elif complete:
+            progressing = ("False", "Complete", "the stable track runs the latest revision")
         else:
-            phase = Phase.INITIALIZING
+            progressing = ("True", "RollingOut", "the stable track is rolling out")
 
     if complete:
         ready = ("True", "StableAvailable", f"{available}/{wanted} stable replicas available")
@@ -94,43 +106,19 @@ def desired_status(seen: Observation, current: Obj, now: datetime) -> Obj:
     else:
         ready = ("False", "StableUnavailable", f"{available}/{wanted} stable replicas available")
 
-    if seen.problems:
-        progressing = ("False", "Blocked", "waiting for the problem in Degraded to be fixed")
-    elif complete:
-        progressing = ("False", "Complete", f"revision {seen.revision} is rolled out")
-    else:
-        progressing = ("True", "RollingOut", f"rolling out revision {seen.revision}")
-
     if seen.missing_configs:
         resolved = ("False", "Missing", "missing: " + ", ".join(seen.missing_configs))
     else:
         resolved = ("True", "Resolved", "every referenced ConfigMap and Secret exists")
 
-    conditions = [
+    status["conditions"] = [
         _condition(current, CONDITION_READY, *ready, seen.generation, now),
         _condition(current, CONDITION_PROGRESSING, *progressing, seen.generation, now),
         _condition(current, CONDITION_DEGRADED, *degraded, seen.generation, now),
         _condition(current, CONDITION_CONFIG_RESOLVED, *resolved, seen.generation, now),
     ]
-    status: Obj = {
-        "observedGeneration": seen.generation,
-        "phase": str(phase),
-        "canaryWeight": seen.canary_weight,
-        "conditions": conditions,
-        "lastTransitionTime": (
-            current.get("lastTransitionTime")
-            if current.get("phase") == str(phase)
-            else _timestamp(now)
-        ),
-    }
-    if complete and not seen.problems:
-        status["stableRevision"] = seen.revision
-        status["canaryRevision"] = seen.revision
-    else:
-        # Keep reporting what last ran well until the new revision is out.
-        for key in ("stableRevision", "canaryRevision"):
-            if current.get(key):
-                status[key] = current[key]
+    if status.get("phase") != current.get("phase") and seen.problems:
+        status["lastTransitionTime"] = _timestamp(now)
     return status
 
 
@@ -158,8 +146,20 @@ def _timestamp(now: datetime) -> str:
 
 
 def status_patch(current: Obj, desired: Obj) -> Obj | None:
-    """Merge patch turning `current` into `desired` for the keys we own; None if equal."""
-    patch = {key: value for key, value in desired.items() if current.get(key) != value}
+    """JSON merge patch (RFC 7386) turning `current` into `desired`, or None when equal.
+    Nested objects are patched key by key, so keys that disappeared are removed (None)."""
+    patch: Obj = {}
+    for key, value in desired.items():
+        before = current.get(key)
+        if before == value:
+            continue
+        if isinstance(value, dict) and isinstance(before, dict):
+            patch[key] = status_patch(before, value) or {}
+        else:
+            patch[key] = value
+    for key in current:
+        if key not in desired:
+            patch[key] = None
     return patch or None
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import kopf
 
-from harness_operator import GROUP
+from harness_operator import GROUP, metrics
 from harness_operator.api import API_VERSION, KIND, PLURAL, VERSION
 from harness_operator.config import OperatorConfig
-from harness_operator.controller import Reconciler
-from harness_operator.handlers.kicks import KICKS
+from harness_operator.controller import Outcome, Reconciler
+from harness_operator.handlers.kicks import HEARTBEAT, KICKS
 from harness_operator.kube import Kube
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 
@@ -31,7 +31,8 @@ _reconciler: Reconciler | None = None
 def reconciler() -> Reconciler:
     global _reconciler  # one client per process, created on first use
     if _reconciler is None:
-        _reconciler = Reconciler(Kube())
+        config = OperatorConfig.from_env()
+        _reconciler = Reconciler(Kube(), prometheus_url=config.prometheus_url)
     return _reconciler
 
 
@@ -46,26 +47,18 @@ async def reconcile_loop(
     try:
         while not stopped:
             kick.clear()
-            snapshot = copy.deepcopy(dict(body))
+            HEARTBEAT.beat()
             try:
-                outcome = await asyncio.to_thread(reconciler().reconcile, snapshot)
-                if outcome.status is not None:
-                    await asyncio.to_thread(
-                        reconciler().kube.patch_status,
-                        API_VERSION,
-                        KIND,
-                        namespace,
-                        name,
-                        outcome.status,
+                with metrics.timed():
+                    outcome = await asyncio.to_thread(
+                        reconciler().reconcile, copy.deepcopy(dict(body))
                     )
-                for note in outcome.notes:
-                    kopf.event(body, type=note.type, reason=note.reason, message=note.message)
-                if outcome.writes:
-                    log.info("%s/%s: %s", namespace, name, ", ".join(outcome.writes))
+                    await _publish(body, namespace, name, outcome)
                 failures = 0
-                wait = config.resync_seconds
+                wait = min(config.resync_seconds, outcome.next_tick or config.resync_seconds)
             except Exception as err:  # the loop must outlive API hiccups; retry with backoff
                 failures += 1
+                metrics.RECONCILE_ERRORS.labels(namespace, name).inc()
                 wait = min(config.resync_seconds, 2.0**failures)
                 log.warning(
                     "%s/%s: reconcile failed (%s); retrying in %.0fs", namespace, name, err, wait
@@ -77,14 +70,46 @@ async def reconcile_loop(
                 pass
     finally:
         KICKS.unregister(namespace, name, kick)
+        metrics.forget(namespace, name)
+
+
+async def _publish(body: kopf.Body, namespace: str, name: str, outcome: Outcome) -> None:
+    """Save status first, then clear consumed control annotations (so a crash in between
+    re-delivers a control the status already records as done), then post Events."""
+    kube = reconciler().kube
+    if outcome.status is not None:
+        await asyncio.to_thread(
+            kube.patch_status, API_VERSION, KIND, namespace, name, outcome.status
+        )
+    if outcome.consumed:
+        await asyncio.to_thread(
+            kube.patch_metadata,
+            API_VERSION,
+            KIND,
+            namespace,
+            name,
+            {"annotations": dict.fromkeys(outcome.consumed)},
+        )
+    for note in outcome.notes:
+        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        if note.reason == "Promoted":
+            metrics.PROMOTIONS.labels(namespace, name).inc()
+        elif note.reason == "RolledBack":
+            reason = (outcome.full_status.get("rollback") or {}).get("reason") or "Unknown"
+            metrics.ROLLBACKS.labels(namespace, name, str(reason)).inc()
+    if outcome.writes:
+        log.info("%s/%s: %s", namespace, name, ", ".join(outcome.writes))
+    metrics.record_status(namespace, name, outcome.full_status)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="kick-on-change")
 def on_harness_event(name: str, namespace: str | None, **_: Any) -> None:
+    HEARTBEAT.beat()
     KICKS.kick(namespace or "", name)
 
 
 def _kick_owner(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    HEARTBEAT.beat()
     owner = labels.get(LABEL_NAME)
     if owner and namespace:
         KICKS.kick(namespace, owner)
@@ -103,3 +128,15 @@ for _group, _version, _plural in (
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"kick-owner-{_plural}")(
         _kick_owner
     )
+
+
+@kopf.on.probe(id="reconcile-loops")
+def loops_alive(**_: Any) -> dict[str, float]:
+    """Liveness: fail when HarnessDeployments exist but no loop or watch has shown life for
+    longer than a few resync periods (kopf's own /healthz stays green when its watchers die;
+    nolar/kopf#1145)."""
+    config = OperatorConfig.from_env()
+    age = HEARTBEAT.age()
+    if KICKS.active() and age > max(3 * config.resync_seconds, 60.0):
+        raise kopf.PermanentError(f"no reconcile loop or watch activity for {age:.0f}s")
+    return {"loops": float(KICKS.active()), "last_activity_seconds": round(age, 1)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 
 class Kicks:
@@ -21,6 +22,10 @@ class Kicks:
         if self._events.get((namespace, name)) is event:
             del self._events[(namespace, name)]
 
+    def active(self) -> int:
+        """How many loops are running."""
+        return len(self._events)
+
     def kick(self, namespace: str, name: str) -> None:
         event = self._events.get((namespace, name))
         if event is not None:
@@ -28,3 +33,19 @@ class Kicks:
 
 
 KICKS = Kicks()
+
+
+class Heartbeat:
+    """When a loop or a watch event last showed that the operator is alive."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    def age(self) -> float:
+        return time.monotonic() - self._last
+
+
+HEARTBEAT = Heartbeat()

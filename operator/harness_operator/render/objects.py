@@ -3,13 +3,17 @@ absent. This is the entry point the reconcile layer calls."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.naming import Track, track_name
 from harness_operator.render.scaling import hpa_tracks, render_hpas, render_pdb
 from harness_operator.render.service import render_services
 from harness_operator.render.state import Desired, HarnessRef, ObjectKey, ReleaseState
 from harness_operator.render.workload import render_deployment
-from harness_operator.traffic import IstioRouter, Route, Router
+
+if TYPE_CHECKING:
+    from harness_operator.traffic import Router
 
 HPA_API_VERSION = "autoscaling/v2"
 
@@ -21,6 +25,9 @@ def render(
 
     Order matters for a first apply: workloads before the routes that send traffic to them.
     """
+    # Imported here: traffic builds on render's types, render composes traffic's objects.
+    from harness_operator.traffic import IstioRouter, Route
+
     route = Route(
         canary_weight=state.canary_weight,
         mirror_percent=state.mirror_percent,

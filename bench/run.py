@@ -1,0 +1,250 @@
+"""Benchmarks of the release engine on the local cluster (`make bench`).
+
+Each figure is printed on its own line as `NAME: value [unit]`:
+
+- RBK: seconds from the moment a breach is visible in Prometheus (the failing check's own
+  query crosses its threshold) to the VirtualService routing 100 % to stable. RBK_RATIO =
+  RBK / (2 x scrape interval + 1 s); the target is <= 1.0 whatever the step interval, so it
+  is measured with a short and a long step interval.
+- PROMO: time from a healthy release's start to its promotion (phase Ready on the new
+  revision), divided by its configured schedule (steps x interval); the target is <= 1.05.
+
+The operator runs as its console script, the traffic simulator feeds the real Prometheus.
+Everything is bounded in time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests")]
+
+from kubernetes import client, config  # noqa: E402
+
+import localcluster  # noqa: E402
+from harness_operator.kube import Kube  # noqa: E402
+from harness_operator.sim import TrafficSim  # noqa: E402
+from testbed import OperatorProcess, Prometheus, eventually  # noqa: E402
+
+NAMESPACE = "harness-bench"
+SCRAPE_SECONDS = localcluster.SCRAPE_INTERVAL_SECONDS
+ERROR_RATE_QUERY = (
+    'sum(rate(harness_requests_total{{namespace="{ns}",harness="{name}",track="canary",'
+    'outcome="error"}}[{w}])) / sum(rate(harness_requests_total{{namespace="{ns}",'
+    'harness="{name}",track="canary"}}[{w}]))'
+)
+
+
+def spec(image: str, steps: list[int], interval: str) -> dict[str, Any]:
+    return {
+        "image": image,
+        "port": 8000,
+        "replicas": 2,
+        "rollout": {"steps": [{"weight": w} for w in steps], "interval": interval},
+        "analysis": {
+            "window": "5s",
+            "checkInterval": f"{SCRAPE_SECONDS}s",
+            "failureLimit": 1,
+            "minRequests": 3,
+            "checks": [{"name": "error-rate", "builtin": "errorRate", "max": 0.05}],
+        },
+    }
+
+
+class Bench:
+    def __init__(self, state: localcluster.State, workdir: Path) -> None:
+        self.state = state
+        api = config.new_client_from_config(config_file=state.kubeconfig)
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.prometheus = Prometheus(state.prometheus_url, Path(state.prometheus_targets_dir))
+        self.workdir = workdir
+
+    def hd(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", name
+        )
+        return obj
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.hd(name).get("status") or {})
+
+    def canary_weight(self, name: str) -> int:
+        vs = self.custom.get_namespaced_custom_object(
+            "networking.istio.io", "v1", NAMESPACE, "virtualservices", name
+        )
+        for http in vs["spec"]["http"]:
+            if http.get("name") == "primary":
+                for dest in http["route"]:
+                    if "-canary." in dest["destination"]["host"]:
+                        return int(dest["weight"])
+        return 0
+
+    def create(self, name: str, body: dict[str, Any]) -> None:
+        self.custom.create_namespaced_custom_object(
+            "harness.dev",
+            "v1alpha1",
+            NAMESPACE,
+            "harnessdeployments",
+            {
+                "apiVersion": "harness.dev/v1alpha1",
+                "kind": "HarnessDeployment",
+                "metadata": {"name": name},
+                "spec": body,
+            },
+        )
+        eventually(
+            lambda: self.status(name).get("phase") == "Ready", timeout=120, what=f"{name} Ready"
+        )
+
+    def set_image(self, name: str, image: str) -> None:
+        self.custom.patch_namespaced_custom_object(
+            "harness.dev",
+            "v1alpha1",
+            NAMESPACE,
+            "harnessdeployments",
+            name,
+            {"spec": {"image": image}},
+        )
+
+    def rollback_time(self, name: str, interval: str) -> float:
+        """One RBK measurement: breach the canary mid-step and time the way back."""
+        sim = TrafficSim(Kube(), NAMESPACE, name, rps=40.0, seed=3)
+        target = self.prometheus.add_target(sim.start(), {"suite": "bench"})
+        try:
+            self.create(name, spec("bench/agent:1", [20, 40, 60], interval))
+            before = self.status(name)["stableRevision"]
+            self.set_image(name, "bench/agent:2")
+            eventually(lambda: self.canary_weight(name) == 20, timeout=60, what="first step")
+            eventually(
+                lambda: self.status(name).get("lastAnalysis", {}).get("outcome") == "Pass",
+                timeout=60,
+                what="a passing round",
+            )
+            query = ERROR_RATE_QUERY.format(ns=NAMESPACE, name=name, w="5s")
+            sim.set_track("canary", error_rate=0.5)
+            visible = eventually(
+                lambda: (
+                    (v := self.prometheus.scalar(query)) is not None
+                    and v > 0.05
+                    and time.monotonic()
+                ),
+                timeout=30,
+                interval=0.05,
+                what="the breach in Prometheus",
+            )
+            back = eventually(
+                lambda: self.canary_weight(name) == 0 and time.monotonic(),
+                timeout=30,
+                interval=0.05,
+                what="100 % stable",
+            )
+            assert self.status(name)["stableRevision"] == before
+            return float(back - visible)
+        finally:
+            self.prometheus.remove_target(target)
+            sim.stop()
+            self.custom.delete_namespaced_custom_object(
+                "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", name
+            )
+
+    def promotion_ratio(self, name: str, steps: list[int], interval_s: int) -> tuple[float, float]:
+        sim = TrafficSim(Kube(), NAMESPACE, name, rps=40.0, seed=4)
+        target = self.prometheus.add_target(sim.start(), {"suite": "bench"})
+        try:
+            self.create(name, spec("bench/agent:1", steps, f"{interval_s}s"))
+            before = self.status(name)["stableRevision"]
+            started = time.monotonic()
+            self.set_image(name, "bench/agent:2")
+            eventually(
+                lambda: (
+                    (s := self.status(name)).get("phase") == "Ready"
+                    and s.get("stableRevision") != before
+                ),
+                timeout=len(steps) * interval_s * 3 + 60,
+                interval=0.1,
+                what="promotion",
+            )
+            took = time.monotonic() - started
+            return took, took / (len(steps) * interval_s)
+        finally:
+            self.prometheus.remove_target(target)
+            sim.stop()
+
+
+def main() -> int:
+    started_cluster = not localcluster.is_running()
+    state = localcluster.up()
+    os.environ["KUBECONFIG"] = state.kubeconfig
+    subprocess.run(
+        [
+            state.kubectl,
+            "--kubeconfig",
+            state.kubeconfig,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(ROOT / "crds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [state.kubectl, "--kubeconfig", state.kubeconfig, "create", "namespace", NAMESPACE],
+        check=False,
+        capture_output=True,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="harness-bench-"))
+    operator = OperatorProcess(
+        state.kubeconfig,
+        workdir / "operator.log",
+        namespace=NAMESPACE,
+        prometheus_url=state.prometheus_url,
+        resync_seconds=10.0,
+    )
+    bench = Bench(state, workdir)
+    try:
+        budget = 2 * SCRAPE_SECONDS + 1
+        every: list[float] = []
+        for label, interval in (("10s", "10s"), ("2m", "2m")):
+            times = [bench.rollback_time(f"rbk-{label}-{i}", interval) for i in range(3)]
+            every += times
+            print(f"RBK_STEP_{label.upper()}_MEDIAN: {statistics.median(times):.2f} s")
+            print(f"RBK_STEP_{label.upper()}_MAX: {max(times):.2f} s")
+        rbk = max(every)  # the worst case is what the target bounds
+        print(f"RBK: {rbk:.2f} s")
+        print(f"RBK_RATIO: {rbk / budget:.2f}")
+        took, ratio = bench.promotion_ratio("promo", [10, 25, 50, 75, 100], 10)
+        print(f"PROMO_SECONDS: {took:.1f} s")
+        print(f"PROMO: {ratio:.3f}")
+    finally:
+        operator.stop()
+        subprocess.run(
+            [
+                state.kubectl,
+                "--kubeconfig",
+                state.kubeconfig,
+                "delete",
+                "namespace",
+                NAMESPACE,
+                "--wait=false",
+            ],
+            check=False,
+            capture_output=True,
+        )
+        if started_cluster:
+            localcluster.down(quiet=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""What a tick's status means for the outside world: the `ReleaseState` to render, whether
+routing goes first, and the human-readable `status.message`. Pure functions of the status
+the machine decided on."""
+
+from __future__ import annotations
+
+from harness_operator.api.spec import HarnessDeploymentSpec, Rollout, Strategy
+from harness_operator.api.status import RELEASE_PHASES, HarnessDeploymentStatus, Phase, Stage
+from harness_operator.render.state import ReleaseState
+from harness_operator.rollout.model import Inputs
+from harness_operator.rollout.rounds import Limits
+
+
+def canary_replicas(spec: HarnessDeploymentSpec, stable_desired: int) -> int:
+    """Replicas of the canary during a release: as many as stable runs, so that it can take
+    any share of the traffic (a blue/green switch takes all of it at once). With
+    autoscaling this is the starting size: the canary's own HPA takes over from there."""
+    if spec.autoscaling is not None:
+        return max(spec.autoscaling.min_replicas, stable_desired)
+    return max(1, spec.replicas)
+
+
+def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseState:
+    """What to render for `status`: stable runs the recorded stable spec (the canary's
+    while promoting, the spec itself before the first one is recorded); the canary runs the
+    current spec during a release and after a rollback (scaled to zero), else stable's."""
+    spec = inputs.spec
+    hashes = dict(inputs.config_hashes)
+    if status.stable_spec is None or status.phase is Phase.PROMOTING:
+        stable_spec, stable_hashes = spec, hashes
+    else:
+        stable_spec = HarnessDeploymentSpec.model_validate(status.stable_spec)
+        stable_hashes = dict(status.stable_config_hashes or {})
+    active = status.phase in RELEASE_PHASES
+    if active or status.phase is Phase.ROLLED_BACK:
+        canary_spec, canary_hashes = spec, hashes
+    else:
+        canary_spec, canary_hashes = stable_spec, stable_hashes
+    return ReleaseState(
+        stable_spec=stable_spec,
+        canary_spec=canary_spec,
+        canary_replicas=(canary_replicas(spec, inputs.stable.desired) if active else 0),
+        canary_weight=status.canary_weight or 0,
+        config_hashes=canary_hashes,
+        stable_config_hashes=stable_hashes,
+        mirror_percent=status.mirror_percent or 0,
+        canary_match=tuple(spec.rollout.http_matches()) if status.canary_match else (),
+    )
+
+
+def toward_stable(before: HarnessDeploymentStatus, after: HarnessDeploymentStatus) -> bool:
+    """Whether any share of traffic to the canary shrinks."""
+    return (
+        (after.canary_weight or 0) < (before.canary_weight or 0)
+        or (after.mirror_percent or 0) < (before.mirror_percent or 0)
+        or (bool(before.canary_match) and not after.canary_match)
+    )
+
+
+def plan_summary(rollout: Rollout, analysed: bool) -> str:
+    """How a release will go, for the ReleaseStarted event."""
+    if rollout.strategy is Strategy.CANARY:
+        weights = ", ".join(f"{w}%" for w in rollout.weight_schedule())
+        mirror = f"mirror {rollout.mirror_percent}%, then " if rollout.mirror_percent else ""
+        plan = f"canary, {mirror}weights {weights}, each held {rollout.interval}"
+    else:
+        plan = f"{rollout.strategy}, {rollout.iteration_count} iterations of {rollout.interval}"
+    checks = "analysed" if analysed else "no analysis: steps advance on time alone"
+    return f"{plan}; {checks}"
+
+
+def describe(status: HarnessDeploymentStatus, inputs: Inputs, limits: Limits | None) -> str:
+    """`status.message`: where things stand, in a sentence."""
+    stable, canary, rollout = inputs.stable, inputs.canary, inputs.spec.rollout
+    revision = status.canary_revision
+    phase, stage = status.phase, status.stage
+    if phase is Phase.INITIALIZING:
+        return (
+            f"first deploy of revision {inputs.revision}: waiting for the stable track"
+            f" ({stable.available}/{stable.desired} replicas available)"
+        )
+    if phase is Phase.READY:
+        return f"revision {status.stable_revision} serves all traffic"
+    if phase is Phase.DEGRADED:
+        return (
+            f"revision {status.stable_revision} serves all traffic, but the stable track"
+            f" is not fully available ({stable.available}/{stable.desired})"
+        )
+    if phase is Phase.ROLLED_BACK:
+        why = status.rollback.message if status.rollback else "rolled back"
+        return (
+            f"revision {revision} rolled back: {why}. Stable revision"
+            f" {status.stable_revision} serves all traffic; release a new revision or"
+            " annotate harness.dev/retry to try again"
+        )
+    if phase is Phase.PROMOTING and stage is Stage.STABLE_STALLED:
+        return (
+            f"promoting revision {revision}: the stable track missed its progress"
+            f" deadline ({stable.available}/{stable.desired} available); canary weight"
+            f" {status.canary_weight or 0}% until it is ready"
+        )
+    if phase is Phase.PROMOTING:
+        return (
+            f"promoting revision {revision}: the stable track rolls it out"
+            f" ({stable.updated}/{stable.desired} updated,"
+            f" {stable.available} available)"
+        )
+    if phase is Phase.FINALISING:
+        return (
+            f"revision {revision} promoted: moving traffic back to stable (canary weight"
+            f" {status.canary_weight or 0}%)"
+        )
+    paused = "paused; " if status.paused else ""
+    if stage is Stage.WAITING_FOR_CANARY:
+        where = (
+            f"waiting for the canary to be ready ({canary.available}/{canary.desired}"
+            " replicas available)"
+        )
+    elif stage is Stage.MIRRORING:
+        where = f"mirroring {status.mirror_percent or 0}% of requests to the canary"
+    elif rollout.strategy is Strategy.CANARY:
+        total = len(rollout.weight_schedule())
+        where = (
+            f"canary weight {status.canary_weight or 0}% (step"
+            f" {(status.current_step or 0) + 1}/{total})"
+        )
+    else:
+        test = "A/B test" if rollout.strategy is Strategy.AB_TEST else "blue/green test"
+        where = f"{test}, {status.iterations or 0}/{rollout.iteration_count} iterations"
+    analysis = ""
+    if limits is not None and status.last_analysis is not None:
+        analysis = (
+            f"; last analysis {status.last_analysis.outcome}, failed rounds"
+            f" {status.failed_checks or 0}/{limits.failure_limit}"
+        )
+    return f"releasing revision {revision}: {paused}{where}{analysis}"

@@ -1,0 +1,371 @@
+"""Release scenarios, end to end: the operator (its console script) on the local cluster, the
+traffic simulator following the real VirtualService, the real Prometheus scraping it.
+
+Each test reads as the docs do: given a HarnessDeployment serving traffic, when a new
+revision goes out (and the canary behaves some way), then the release does what it should.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from kubernetes import client
+
+import localcluster
+from harness_operator.rollout import (
+    REASON_ABORTED,
+    REASON_ANALYSIS_ERRORS,
+    REASON_PROGRESS_DEADLINE,
+)
+from scenarios import Releases, release_spec
+from testbed import OperatorProcess, audit_writes, eventually
+
+Given = Callable[[str], Releases]
+V1, V2, V3 = "ghcr.io/acme/agent:1.0", "ghcr.io/acme/agent:1.1", "ghcr.io/acme/agent:1.2"
+
+
+def plugin(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "kubectl-harness"
+    return subprocess.run(
+        [str(exe), "--kubeconfig", kubeconfig, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def canary_image(apps: client.AppsV1Api, namespace: str, name: str) -> str:
+    dep = apps.read_namespaced_deployment(f"{name}-canary", namespace)
+    return str(dep.spec.template.spec.containers[0].image)
+
+
+def stable_image(apps: client.AppsV1Api, namespace: str, name: str) -> str:
+    dep = apps.read_namespaced_deployment(f"{name}-stable", namespace)
+    return str(dep.spec.template.spec.containers[0].image)
+
+
+def test_a_healthy_canary_is_promoted_through_every_step(
+    releases: Given, apps: client.AppsV1Api, namespace: str
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1))
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("Ready", release_of=before, timeout=120)
+    assert status["stableRevision"] != before
+    assert status["stableRevision"] == status["canaryRevision"]
+    seen = [w for w in agent.weights if w]
+    assert [w for w in (20, 50, 80) if w in seen] == [20, 50, 80], agent.weights
+    assert agent.weights[-1] == 0, "traffic back on stable after promotion"
+    assert stable_image(apps, namespace, "agent") == V2
+    eventually(
+        lambda: apps.read_namespaced_deployment("agent-canary", namespace).spec.replicas == 0,
+        timeout=20,
+        what="the canary to scale to zero",
+    )
+    assert status["lastAnalysis"]["outcome"] == "Pass"
+    counts = agent.sim.counts()
+    assert counts["canary"] > 0, "the canary really served traffic"
+
+
+def test_an_error_rate_breach_rolls_back_routing_first(
+    releases: Given,
+    apps: client.AppsV1Api,
+    namespace: str,
+    testbed: localcluster.State,
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1, steps=(20, 40, 60), interval="30s"))
+    agent.canary_behaves(error_rate=0.4)
+    since = time.time()
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    rollback = status["rollback"]
+    assert rollback["check"] == "error-rate"
+    assert rollback["value"] > 0.05
+    assert rollback["max"] == 0.05
+    assert agent.canary_weight() == 0
+    assert stable_image(apps, namespace, "agent") == V1, "stable never saw the bad revision"
+    eventually(
+        lambda: apps.read_namespaced_deployment("agent-canary", namespace).spec.replicas == 0,
+        timeout=20,
+        what="the canary to scale to zero",
+    )
+    # Order: the VirtualService went to 100 % stable before the canary scaled down.
+    writes = [
+        w
+        for w in audit_writes(testbed.audit_log, namespace, since)
+        if w["verb"] == "patch"
+        and (w["objectRef"].get("resource"), w["objectRef"].get("name"))
+        in {("virtualservices", "agent"), ("deployments", "agent-canary")}
+    ]
+    last_vs = max(
+        i for i, w in enumerate(writes) if w["objectRef"]["resource"] == "virtualservices"
+    )
+    last_canary = max(
+        i for i, w in enumerate(writes) if w["objectRef"]["resource"] == "deployments"
+    )
+    assert last_vs < last_canary, [w["objectRef"] for w in writes]
+    event = next(e for e in agent.harness.events("agent") if e["reason"] == "RolledBack")
+    assert event["type"] == "Warning"
+    assert "error-rate" in event["message"]
+
+
+def test_a_latency_breach_rolls_back(releases: Given) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="30s"))
+    agent.canary_behaves(latency_p95=3.0)
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    assert status["rollback"]["check"] == "latency"
+    assert status["rollback"]["value"] > 1.5 * status["rollback"].get("stableValue", 0.2)
+
+
+def test_a_cost_breach_rolls_back(releases: Given) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="30s"))
+    agent.canary_behaves(cost_per_request=0.01)  # 5x the stable cost
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    assert status["rollback"]["check"] == "cost"
+
+
+def test_with_prometheus_down_it_never_promotes_and_rolls_back_at_the_error_limit(
+    releases: Given,
+) -> None:
+    spec = release_spec(V1, interval="3s")
+    spec["analysis"]["prometheus"] = {"address": "http://127.0.0.1:9", "timeoutSeconds": 1}
+    agent = releases("agent").deployed(spec)
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+
+    agent.wait_for_release_start(before)
+    status = agent.wait_for_phase("RolledBack", "Ready", timeout=90)
+    assert status["phase"] == "RolledBack", "query errors must never count as passes"
+    assert status["rollback"]["reason"] == REASON_ANALYSIS_ERRORS
+    assert max(agent.weights) <= 20, "never went past the first step"
+
+
+def test_with_no_canary_traffic_it_holds_and_never_promotes(releases: Given) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="2s"))
+    agent.sim.set_silent("canary")
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+
+    agent.wait_for_release_start(before)
+    time.sleep(10)  # five intervals
+    status = agent.status()
+    assert status["phase"] == "Progressing"
+    assert status.get("currentStep", 0) == 0
+    assert status["stableRevision"] == before
+    assert status["lastAnalysis"]["outcome"] == "Inconclusive"
+
+
+def test_nan_follows_the_checks_no_data_policy(releases: Given) -> None:
+    spec = release_spec(V1, interval="2s")
+    spec["analysis"]["checks"] = [
+        {
+            "name": "tokens",
+            "query": 'sum(rate(harness_tokens_total{namespace="{{namespace}}",'
+            'harness="{{name}}",track="{{track}}",type="output"}[{{window}}]))'
+            ' / sum(rate(harness_requests_total{namespace="{{namespace}}",'
+            'harness="{{name}}",track="{{track}}"}[{{window}}]))',
+            "max": 5000,
+            "onNoData": "fail",
+        }
+    ]
+    agent = releases("agent").deployed(spec)
+    agent.sim.set_nan("canary")
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    assert status["rollback"]["check"] == "tokens"
+
+
+def test_manual_controls_through_the_kubectl_plugin(
+    releases: Given, testbed: localcluster.State, namespace: str
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="1h"))
+    before = agent.status()["stableRevision"]
+    kube = testbed.kubeconfig
+
+    agent.new_image(V2)
+    agent.wait_for_release_start(before)
+    eventually(lambda: agent.canary_weight() == 20, timeout=30, what="the first step")
+
+    assert plugin("pause", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    eventually(lambda: agent.status().get("paused") is True, timeout=15, what="paused")
+    assert plugin("resume", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    eventually(lambda: not agent.status().get("paused"), timeout=15, what="resumed")
+
+    assert plugin("promote", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    eventually(lambda: agent.canary_weight() == 50, timeout=15, what="the next step")
+
+    assert plugin("abort", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    status = agent.wait_for_phase("RolledBack", timeout=30)
+    assert status["rollback"]["reason"] == REASON_ABORTED
+    assert agent.canary_weight() == 0
+
+    assert plugin("retry", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    eventually(lambda: agent.status()["phase"] == "Progressing", timeout=15, what="retried")
+    shown = plugin("status", "agent", "-n", namespace, kubeconfig=kube)
+    assert shown.returncode == 0
+    assert "Progressing" in shown.stdout
+
+    assert plugin("promote", "--full", "agent", "-n", namespace, kubeconfig=kube).returncode == 0
+    status = agent.wait_for_phase("Ready", timeout=60, release_of=before)
+    assert status["stableRevision"] != before
+    annotations = agent.harness.get("agent")["metadata"].get("annotations") or {}
+    assert not {"harness.dev/promote", "harness.dev/abort", "harness.dev/retry"} & set(annotations)
+
+
+def test_a_killed_operator_resumes_the_release_where_it_was(
+    releases: Given, operator: OperatorProcess
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1, steps=(20, 40, 60, 80), interval="4s"))
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+    eventually(lambda: agent.canary_weight() == 40, timeout=60, what="the second step")
+    at_kill = agent.status()
+    operator.kill()
+    time.sleep(3)
+    assert agent.status()["currentStep"] == at_kill["currentStep"], "nothing moves while down"
+    operator.start()
+
+    status = agent.wait_for_phase("Ready", timeout=90, release_of=before)
+    seen = [w for w in agent.weights if w]
+    assert seen == sorted(seen), f"weights never went backwards: {agent.weights}"
+    assert {60, 80} <= set(seen), f"the remaining steps ran after the restart: {seen}"
+    assert status["stableRevision"] != before
+
+
+def test_a_new_revision_mid_release_restarts_the_release(
+    releases: Given, apps: client.AppsV1Api, namespace: str
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="1h"))
+    before = agent.status()["stableRevision"]
+    agent.new_image(V2)
+    eventually(lambda: agent.canary_weight() == 20, timeout=30, what="the first step")
+    first = agent.status()["canaryRevision"]
+
+    agent.new_image(V3)
+
+    eventually(
+        lambda: agent.status()["canaryRevision"] not in (first, before),
+        timeout=20,
+        what="the canary revision to follow the spec",
+    )
+    eventually(lambda: canary_image(apps, namespace, "agent") == V3, timeout=20, what="V3")
+    status = agent.status()
+    assert status.get("currentStep", 0) == 0
+    assert status.get("failedChecks", 0) == 0
+    assert any(e["reason"] == "ReleaseRestarted" for e in agent.harness.events("agent"))
+
+
+def test_a_configmap_change_starts_a_release(
+    releases: Given, core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "prompts"}, "data": {"system": "be brief"}}
+    )
+    spec = release_spec(V1, interval="2s")
+    spec["envFrom"] = [{"configMapRef": {"name": "prompts"}}]
+    agent = releases("agent").deployed(spec)
+    before = agent.status()["stableRevision"]
+
+    core.patch_namespaced_config_map("prompts", namespace, {"data": {"system": "be thorough"}})
+
+    agent.wait_for_release_start(before)
+    status = agent.wait_for_phase("Ready", timeout=90, release_of=before)
+    assert status["stableRevision"] != before
+
+
+def test_blue_green_switches_all_traffic_at_once(releases: Given) -> None:
+    spec = release_spec(V1, steps=(), interval="2s")
+    spec["rollout"] = {"strategy": "blueGreen", "interval": "2s", "iterations": 2}
+    agent = releases("agent").deployed(spec)
+    agent.sim.set_preview_rps(10)  # a tester exercising the new version on its own Service
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("Ready", timeout=90, release_of=before)
+    assert set(agent.weights) <= {0, 100}, agent.weights
+    assert 100 in agent.weights, "all traffic switched to the new version at once"
+    assert status["stableRevision"] != before
+
+
+def test_ab_testing_routes_matching_requests_to_the_canary(releases: Given) -> None:
+    spec = release_spec(V1, steps=(), interval="2s")
+    spec["rollout"] = {
+        "strategy": "abTest",
+        "interval": "2s",
+        "iterations": 3,
+        "match": [{"headers": {"x-canary": {"exact": "insider"}}}],
+    }
+    agent = releases("agent").deployed(spec)
+    before = agent.status()["stableRevision"]
+
+    agent.new_image(V2)
+    agent.wait_for_release_start(before)
+
+    def matched() -> bool:
+        vs = agent.custom.get_namespaced_custom_object(
+            "networking.istio.io", "v1", agent.harness.namespace, "virtualservices", "agent"
+        )
+        return any(h.get("name") == "canary-match" for h in vs["spec"]["http"])
+
+    eventually(matched, timeout=30, what="the header route to the canary")
+    status = agent.wait_for_phase("Ready", timeout=90, release_of=before)
+    assert status["stableRevision"] != before
+    assert set(agent.weights) <= {0}, "A/B never shifts the default route"
+    assert not matched(), "the match route is removed after promotion"
+
+
+def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_deadline(
+    releases: Given,
+) -> None:
+    spec = release_spec(V1, interval="2s", progressDeadlineSeconds=30)
+    agent = releases("agent").deployed(spec)
+
+    # The new revision cannot be scheduled anywhere: its pods never become ready.
+    agent.harness.patch_spec(
+        "agent", {"image": V2, "podTemplate": {"nodeSelector": {"harness.dev/nowhere": "true"}}}
+    )
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    assert status["rollback"]["reason"] == REASON_PROGRESS_DEADLINE
+    assert agent.canary_weight() == 0
+
+
+def test_status_and_metrics_report_the_release(
+    releases: Given, operator: OperatorProcess, testbed: localcluster.State, namespace: str
+) -> None:
+    agent = releases("agent").deployed(release_spec(V1, interval="30s"))
+    before = agent.status()["stableRevision"]
+    agent.new_image(V2)
+    agent.wait_for_release_start(before)
+    eventually(lambda: agent.canary_weight() == 20, timeout=30, what="the first step")
+    eventually(
+        lambda: operator.metric("harness_canary_weight", {"name": "agent"}) == 20,
+        timeout=10,
+        what="the weight gauge",
+    )
+    eventually(lambda: agent.status().get("lastAnalysis"), timeout=20, what="an analysis round")
+    shown = plugin("status", "agent", "-n", namespace, "-o", "json", kubeconfig=testbed.kubeconfig)
+    assert json.loads(shown.stdout)["phase"] == "Progressing"
+    assert operator.metric("harness_canary_metric_value", {"check": "error-rate"}) >= 0
