@@ -27,12 +27,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests")]
 
-from kubernetes import client, config  # noqa: E402
+from kubernetes import client, config
 
-import localcluster  # noqa: E402
-from harness_operator.kube import Kube  # noqa: E402
-from harness_operator.sim import TrafficSim  # noqa: E402
-from testbed import OperatorProcess, Prometheus, eventually  # noqa: E402
+import localcluster
+from harness_operator.kube import Kube
+from harness_operator.sim import TrafficSim
+from testbed import (
+    OperatorProcess,
+    Prometheus,
+    canary_weight,
+    eventually,
+    fresh_namespace,
+    install_crds,
+)
 
 NAMESPACE = "harness-bench"
 SCRAPE_SECONDS = localcluster.SCRAPE_INTERVAL_SECONDS
@@ -78,15 +85,7 @@ class Bench:
         return dict(self.hd(name).get("status") or {})
 
     def canary_weight(self, name: str) -> int:
-        vs = self.custom.get_namespaced_custom_object(
-            "networking.istio.io", "v1", NAMESPACE, "virtualservices", name
-        )
-        for http in vs["spec"]["http"]:
-            if http.get("name") == "primary":
-                for dest in http["route"]:
-                    if "-canary." in dest["destination"]["host"]:
-                        return int(dest["weight"])
-        return 0
+        return canary_weight(self.custom, NAMESPACE, name)
 
     def create(self, name: str, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(
@@ -184,25 +183,8 @@ def main() -> int:
     started_cluster = not localcluster.is_running()
     state = localcluster.up()
     os.environ["KUBECONFIG"] = state.kubeconfig
-    subprocess.run(
-        [
-            state.kubectl,
-            "--kubeconfig",
-            state.kubeconfig,
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            str(ROOT / "crds"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [state.kubectl, "--kubeconfig", state.kubeconfig, "create", "namespace", NAMESPACE],
-        check=False,
-        capture_output=True,
-    )
+    install_crds(state.kubectl, state.kubeconfig, ROOT)
+    fresh_namespace(state.kubectl, state.kubeconfig, NAMESPACE)
     workdir = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     operator = OperatorProcess(
         state.kubeconfig,

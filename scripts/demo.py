@@ -27,16 +27,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests")]
 
-from kubernetes import client, config  # noqa: E402
-from rich.console import Console, Group  # noqa: E402
-from rich.live import Live  # noqa: E402
-from rich.table import Table  # noqa: E402
+from kubernetes import client, config
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
 
-import localcluster  # noqa: E402
-from harness_operator.cli.view import ReleaseView, render  # noqa: E402
-from harness_operator.kube import Kube  # noqa: E402
-from harness_operator.sim import TrafficSim  # noqa: E402
-from testbed import OperatorProcess, Prometheus  # noqa: E402
+import localcluster
+from harness_operator.cli.view import ReleaseView, render
+from harness_operator.kube import Kube
+from harness_operator.sim import TrafficSim
+from testbed import OperatorProcess, Prometheus, fresh_namespace, install_crds
 
 NAMESPACE = "harness-demo"
 NAME = "pr-reviewer"
@@ -53,10 +53,10 @@ SPEC: dict[str, Any] = {
         "interval": "5s",
     },
     "analysis": {
-        "window": "10s",
+        "window": "20s",
         "checkInterval": "1s",
         "failureLimit": 2,
-        "minRequests": 5,
+        "minRequests": 30,
         "checks": [
             {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
             {"name": "latency-p95", "builtin": "latencyP95", "relativeToStable": {"max": 1.5}},
@@ -152,7 +152,7 @@ def run(demo: Demo, sim: TrafficSim) -> list[Result]:
     )
 
     console.rule("2. release 1.5.0 — a healthy canary")
-    time.sleep(6)  # let both tracks build up a window of metrics
+    time.sleep(5)  # let the stable track build up a window of metrics
     started = time.monotonic()
     demo.apply({**SPEC, "image": "ghcr.io/acme/pr-reviewer:1.5.0"})
     time.sleep(1)
@@ -183,8 +183,8 @@ def run(demo: Demo, sim: TrafficSim) -> list[Result]:
             "RolledBack",
             status.get("phase", "?"),
             time.monotonic() - started,
-            f"{rollback.get('check')} = {rollback.get('value')} breached max "
-            f"{rollback.get('max')}; traffic back on {stable}",
+            f"{rollback.get('check')} = {float(rollback.get('value') or 0):.3f} breached"
+            f" max {rollback.get('max')}; traffic back on {stable}",
         )
     )
     sim.set_track("canary", error_rate=0.0)
@@ -209,29 +209,8 @@ def main() -> int:
     console.print("[bold]starting the local cluster[/] (first run builds Kubernetes from source)")
     state = localcluster.up()
     kubectl = [state.kubectl, "--kubeconfig", state.kubeconfig]
-    subprocess.run(
-        [*kubectl, "apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds")],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*kubectl, "wait", "--for=condition=Established", "crd/harnessdeployments.harness.dev"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run([*kubectl, "create", "namespace", NAMESPACE], check=False, capture_output=True)
-    subprocess.run(
-        [
-            *kubectl,
-            "label",
-            "--overwrite",
-            "namespace",
-            NAMESPACE,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    install_crds(state.kubectl, state.kubeconfig, ROOT)
+    fresh_namespace(state.kubectl, state.kubeconfig, NAMESPACE)
     os.environ["KUBECONFIG"] = state.kubeconfig
     logdir = Path(tempfile.mkdtemp(prefix="harness-demo-"))
     operator = OperatorProcess(
@@ -242,7 +221,7 @@ def main() -> int:
         resync_seconds=10.0,
     )
     prometheus = Prometheus(state.prometheus_url, Path(state.prometheus_targets_dir))
-    sim = TrafficSim(Kube(), NAMESPACE, NAME, rps=30.0, seed=1)
+    sim = TrafficSim(Kube(), NAMESPACE, NAME, rps=60.0, seed=1)
     target = prometheus.add_target(sim.start(), {"suite": "demo"})
     console.print(f"operator log: {operator.log_path}")
     ok = False

@@ -146,7 +146,7 @@ def releases(
     started: list[tuple[TrafficSim, Path]] = []
 
     def make(name: str) -> Releases:
-        sim = TrafficSim(Kube(), harness.namespace, name, rps=20.0, seed=7)
+        sim = TrafficSim(Kube(), harness.namespace, name, rps=30.0, seed=7)
         port = sim.start()
         started.append((sim, prometheus.add_target(port, {"suite": "releases"})))
         return Releases(harness, sim, custom)

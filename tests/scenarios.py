@@ -10,7 +10,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from harness_operator.api import API_VERSION, KIND, PLURAL, VERSION
-from testbed import eventually
+from testbed import canary_weight, eventually
 
 GROUP = "harness.dev"
 
@@ -152,7 +152,7 @@ def release_spec(
             "minRequests": 5,
             "checks": [
                 {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
-                {"name": "latency", "builtin": "latencyP95", "relativeToStable": {"max": 1.5}},
+                {"name": "latency", "builtin": "latencyP95", "relativeToStable": {"max": 2.0}},
                 {"name": "cost", "builtin": "costPerRequest", "relativeToStable": {"max": 1.25}},
             ],
         },
@@ -193,15 +193,7 @@ class Releases:
         return status
 
     def canary_weight(self) -> int:
-        vs = self.custom.get_namespaced_custom_object(
-            "networking.istio.io", "v1", self.harness.namespace, "virtualservices", self.name
-        )
-        for http in vs["spec"]["http"]:
-            if http.get("name") == "primary":
-                for dest in http["route"]:
-                    if "-canary." in dest["destination"]["host"]:
-                        return int(dest["weight"])
-        return 0
+        return canary_weight(self.custom, self.harness.namespace, self.name)
 
     def wait_for_phase(
         self, *phases: str, timeout: float = 120, release_of: str | None = None

@@ -19,6 +19,9 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness_operator.render import HarnessRef
+from harness_operator.traffic import observe_route
+
 T = TypeVar("T")
 
 
@@ -192,3 +195,52 @@ class OperatorProcess:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self._log.close()
+
+
+def canary_weight(custom: Any, namespace: str, name: str) -> int:
+    """The canary's share of the default route, read from the live VirtualService the way
+    the operator reads it back."""
+    vs = custom.get_namespaced_custom_object(
+        "networking.istio.io", "v1", namespace, "virtualservices", name
+    )
+    route = observe_route(HarnessRef(name=name, namespace=namespace, uid=""), vs)
+    return route.canary_weight if route is not None else 0
+
+
+def install_crds(kubectl: str, kubeconfig: str, root: Path) -> None:
+    """Apply the generated CRDs (server-side: they are large) and wait until served."""
+    base = [kubectl, "--kubeconfig", kubeconfig]
+    subprocess.run(
+        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(root / "crds")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*base, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def fresh_namespace(kubectl: str, kubeconfig: str, namespace: str) -> None:
+    """Create `namespace` enforcing PodSecurity `restricted`, after waiting out a previous
+    run's namespace of the same name that is still terminating."""
+    base = [kubectl, "--kubeconfig", kubeconfig]
+    subprocess.run(
+        [*base, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=90s"],
+        check=False,
+        capture_output=True,
+    )
+    subprocess.run([*base, "create", "namespace", namespace], check=False, capture_output=True)
+    subprocess.run(
+        [
+            *base,
+            "label",
+            "--overwrite",
+            "namespace",
+            namespace,
+            "pod-security.kubernetes.io/enforce=restricted",
+        ],
+        check=True,
+        capture_output=True,
+    )

@@ -127,7 +127,7 @@ def test_a_latency_breach_rolls_back(releases: Given) -> None:
 
     status = agent.wait_for_phase("RolledBack", timeout=90)
     assert status["rollback"]["check"] == "latency"
-    assert status["rollback"]["value"] > 1.5 * status["rollback"].get("stableValue", 0.2)
+    assert status["rollback"]["value"] > 2.0, "canary ÷ stable p95, far above the 2.0 allowed"
 
 
 def test_a_cost_breach_rolls_back(releases: Given) -> None:

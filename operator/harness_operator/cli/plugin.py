@@ -434,44 +434,33 @@ def promote(session: Session, name: str, full: bool, force: bool) -> None:
     _request(session, name, "promote", action, ANNOTATION_PROMOTE, value, _promote_problem, force)
 
 
-@cli.command()
-@click.argument("name")
-@_force_option
-@click.pass_obj
-def abort(session: Session, name: str, force: bool) -> None:
-    """Roll the release of NAME back now."""
-    value = str(session.deps.time_ns())
-    _request(session, name, "abort", "abort", ANNOTATION_ABORT, value, _abort_problem, force)
+def _action(
+    verb: str, annotation: str, problem: Callable[[ReleaseView], str | None], doc: str
+) -> None:
+    """Register a command that writes one control annotation (a fresh nonce as value)."""
+
+    @click.argument("name")
+    @_force_option
+    @click.pass_obj
+    def command(session: Session, name: str, force: bool) -> None:
+        value = str(session.deps.time_ns())
+        _request(session, name, verb, verb, annotation, value, problem, force)
+
+    command.__doc__ = doc
+    cli.command(verb)(command)
 
 
-@cli.command()
-@click.argument("name")
-@_force_option
-@click.pass_obj
-def retry(session: Session, name: str, force: bool) -> None:
-    """Release the rolled-back revision of NAME again."""
-    value = str(session.deps.time_ns())
-    _request(session, name, "retry", "retry", ANNOTATION_RETRY, value, _retry_problem, force)
-
-
-@cli.command()
-@click.argument("name")
-@_force_option
-@click.pass_obj
-def pause(session: Session, name: str, force: bool) -> None:
-    """Hold the release of NAME at its current weight (analysis and rollback go on)."""
-    value = str(session.deps.time_ns())
-    _request(session, name, "pause", "pause", ANNOTATION_PAUSE, value, _pause_problem, force)
-
-
-@cli.command()
-@click.argument("name")
-@_force_option
-@click.pass_obj
-def resume(session: Session, name: str, force: bool) -> None:
-    """Let a paused release of NAME go on."""
-    value = str(session.deps.time_ns())
-    _request(session, name, "resume", "resume", ANNOTATION_RESUME, value, _resume_problem, force)
+_action("abort", ANNOTATION_ABORT, _abort_problem, "Roll the release of NAME back now.")
+_action(
+    "retry", ANNOTATION_RETRY, _retry_problem, "Release the rolled-back revision of NAME again."
+)
+_action(
+    "pause",
+    ANNOTATION_PAUSE,
+    _pause_problem,
+    "Hold the release of NAME at its current weight (analysis and rollback go on).",
+)
+_action("resume", ANNOTATION_RESUME, _resume_problem, "Let a paused release of NAME go on.")
 
 
 # --- watch ---------------------------------------------------------------------------------

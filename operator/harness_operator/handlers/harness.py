@@ -1,9 +1,15 @@
-"""kopf wiring for HarnessDeployments: one daemon per object runs the reconcile loop.
+"""kopf wiring for HarnessDeployments: one reconcile loop (an asyncio task) per object.
 
-The loop reconciles when something relevant happens (the HD changed, or one of its
-generated objects was changed or deleted by someone else: a *kick*) and at least every
-`resync` seconds otherwise (ConfigMaps and Secrets are not watched; the resync catches a
-missing one appearing). One loop per object means passes never overlap.
+Watch events of an HD start its loop, hand it the latest body and wake it; a DELETED event
+(or a deletion timestamp) ends it. The loop reconciles when something relevant happens (the
+HD changed, or one of its generated objects was changed or deleted by someone else: a
+*kick*), at the release's check interval while a release runs, and at least every `resync`
+seconds otherwise. One loop per object means passes never overlap.
+
+We deliberately use no kopf daemon: kopf guards daemons with a finalizer, and a finalizer
+makes every HarnessDeployment (and its namespace) undeletable while the operator is down
+or uninstalled. Our children are garbage-collected through owner references, so nothing
+needs the operator at deletion time.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -20,12 +26,15 @@ from harness_operator.api import API_VERSION, KIND, PLURAL, VERSION
 from harness_operator.config import OperatorConfig
 from harness_operator.controller import Outcome, Reconciler
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS
-from harness_operator.kube import Kube
+from harness_operator.kube import Kube, Obj
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 
 log = logging.getLogger(__name__)
 MANAGED = {LABEL_APP_MANAGED_BY: MANAGED_BY}
 _reconciler: Reconciler | None = None
+BODIES: dict[tuple[str, str], Obj] = {}
+"""The latest body of every HD with a running loop, from its watch events."""
+LOOPS: dict[tuple[str, str], asyncio.Task[None]] = {}
 
 
 def reconciler() -> Reconciler:
@@ -36,23 +45,44 @@ def reconciler() -> Reconciler:
     return _reconciler
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="reconcile", cancellation_timeout=10.0)
-async def reconcile_loop(
-    body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any
+@kopf.on.event(GROUP, VERSION, PLURAL, id="harness-loop")
+async def on_harness_event(
+    type: str | None, body: kopf.Body, name: str, namespace: str | None, **_: Any
 ) -> None:
-    assert namespace is not None  # HarnessDeployment is namespaced
+    """Start, feed and stop the object's loop from its watch events."""
+    HEARTBEAT.beat()
+    if namespace is None:
+        return
+    key = (namespace, name)
+    if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
+        task = LOOPS.pop(key, None)
+        BODIES.pop(key, None)
+        if task is not None:
+            task.cancel()
+        metrics.forget(namespace, name)
+        return
+    BODIES[key] = copy.deepcopy(dict(body))
+    task = LOOPS.get(key)
+    if task is None or task.done():
+        LOOPS[key] = asyncio.create_task(
+            reconcile_loop(namespace, name), name=f"hd:{namespace}/{name}"
+        )
+    else:
+        KICKS.kick(namespace, name)
+
+
+async def reconcile_loop(namespace: str, name: str) -> None:
     config = OperatorConfig.from_env()
     kick = KICKS.register(namespace, name)
     failures = 0
     try:
-        while not stopped:
+        while (namespace, name) in BODIES:
             kick.clear()
             HEARTBEAT.beat()
+            body = BODIES[(namespace, name)]
             try:
                 with metrics.timed():
-                    outcome = await asyncio.to_thread(
-                        reconciler().reconcile, copy.deepcopy(dict(body))
-                    )
+                    outcome = await asyncio.to_thread(reconciler().reconcile, copy.deepcopy(body))
                     await _publish(body, namespace, name, outcome)
                 failures = 0
                 wait = min(config.resync_seconds, outcome.next_tick or config.resync_seconds)
@@ -70,10 +100,9 @@ async def reconcile_loop(
                 pass
     finally:
         KICKS.unregister(namespace, name, kick)
-        metrics.forget(namespace, name)
 
 
-async def _publish(body: kopf.Body, namespace: str, name: str, outcome: Outcome) -> None:
+async def _publish(body: Obj, namespace: str, name: str, outcome: Outcome) -> None:
     """Save status first, then clear consumed control annotations (so a crash in between
     re-delivers a control the status already records as done), then post Events."""
     kube = reconciler().kube
@@ -91,7 +120,12 @@ async def _publish(body: kopf.Body, namespace: str, name: str, outcome: Outcome)
             {"annotations": dict.fromkeys(outcome.consumed)},
         )
     for note in outcome.notes:
-        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        kopf.event(
+            kopf.Body(cast(kopf.RawBody, body)),
+            type=note.type,
+            reason=note.reason,
+            message=note.message,
+        )
         if note.reason == "Promoted":
             metrics.PROMOTIONS.labels(namespace, name).inc()
         elif note.reason == "RolledBack":
@@ -100,12 +134,6 @@ async def _publish(body: kopf.Body, namespace: str, name: str, outcome: Outcome)
     if outcome.writes:
         log.info("%s/%s: %s", namespace, name, ", ".join(outcome.writes))
     metrics.record_status(namespace, name, outcome.full_status)
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, id="kick-on-change")
-def on_harness_event(name: str, namespace: str | None, **_: Any) -> None:
-    HEARTBEAT.beat()
-    KICKS.kick(namespace or "", name)
 
 
 def _kick_owner(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
