@@ -33,8 +33,8 @@ from harness_operator.analysis import (
 from harness_operator.analysis import (
     Outcome as CheckOutcome,
 )
-from harness_operator.api import HarnessDeploymentSpec, HarnessDeploymentStatus, Phase
-from harness_operator.api.status import RELEASE_PHASES
+from harness_operator.api import HarnessDeploymentSpec, HarnessDeploymentStatus, Phase, Strategy
+from harness_operator.api.status import RELEASE_PHASES, Stage
 from harness_operator.controller.status import (
     CONDITION_DEGRADED,
     Observation,
@@ -250,7 +250,11 @@ class Reconciler:
         outcome.notes += [Note(n.type, n.reason, n.message) for n in plan.notes]
         outcome.consumed = tuple(plan.consumed)
         if release.get("phase") in RELEASE_PHASES or plan.analyse:
-            outcome.next_tick = _check_interval(spec)
+            # Wake at the check cadence, and exactly when the current step may end, so
+            # a release takes its configured schedule and not a tick more per step.
+            outcome.next_tick = min(
+                _check_interval(spec), _seconds_to_step_end(plan.status, spec, now)
+            )
         return live.get(stable_key), release
 
     # -- analysis ------------------------------------------------------------------------
@@ -361,6 +365,22 @@ class Reconciler:
 
 def _owned(obj: Obj | None, uid: str) -> Obj | None:
     return obj if obj is not None and owner_uid(obj) == uid else None
+
+
+def _seconds_to_step_end(
+    status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec, now: datetime
+) -> float:
+    """Seconds until the current step (or mirroring, or test iteration) has held long
+    enough; infinity when no timed stage is running."""
+    started = status.step_started_at
+    if started is None or status.stage not in (Stage.ANALYSING, Stage.MIRRORING):
+        return float("inf")
+    rollout = spec.rollout
+    hold = rollout.interval_seconds
+    if rollout.strategy is Strategy.CANARY and status.stage is Stage.ANALYSING:
+        hold += rollout.step_pause_seconds(status.current_step or 0)
+    remaining = hold - (now - started).total_seconds()
+    return max(remaining, 0.05)
 
 
 def _check_interval(spec: HarnessDeploymentSpec) -> float:
