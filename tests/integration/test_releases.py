@@ -369,3 +369,39 @@ def test_status_and_metrics_report_the_release(
     shown = plugin("status", "agent", "-n", namespace, "-o", "json", kubeconfig=testbed.kubeconfig)
     assert json.loads(shown.stdout)["phase"] == "Progressing"
     assert operator.metric("harness_canary_metric_value", {"check": "error-rate"}) >= 0
+
+
+def test_a_shared_analysis_template_can_roll_a_release_back(
+    releases: Given, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    custom.create_namespaced_custom_object(
+        "harness.dev",
+        "v1alpha1",
+        namespace,
+        "harnessanalysistemplates",
+        {
+            "apiVersion": "harness.dev/v1alpha1",
+            "kind": "HarnessAnalysisTemplate",
+            "metadata": {"name": "org-slos"},
+            "spec": {
+                "window": "10s",
+                "checks": [
+                    {"name": "org-error-budget", "builtin": "errorRate", "max": 0.02},
+                ],
+            },
+        },
+    )
+    spec = release_spec(V1, interval="30s")
+    spec["analysis"]["checks"] = [
+        {"name": "cost", "builtin": "costPerRequest", "relativeToStable": {"max": 1.25}}
+    ]
+    spec["analysis"]["templates"] = [{"name": "org-slos"}]
+    agent = releases("agent").deployed(spec)
+    agent.canary_behaves(error_rate=0.3)
+
+    agent.new_image(V2)
+
+    status = agent.wait_for_phase("RolledBack", timeout=90)
+    assert status["rollback"]["check"] == "org-error-budget"
+    names = {r["name"] for r in status["lastAnalysis"]["results"]}
+    assert names == {"cost", "org-error-budget"}
