@@ -239,7 +239,11 @@ def test_a_killed_operator_resumes_the_release_where_it_was(
     before = agent.status()["stableRevision"]
 
     agent.new_image(V2)
-    eventually(lambda: agent.canary_weight() == 40, timeout=60, what="the second step")
+    eventually(
+        lambda: agent.canary_weight() == 40 and agent.status().get("currentStep") == 1,
+        timeout=60,
+        what="the second step, in the VirtualService and in status",
+    )
     at_kill = agent.status()
     operator.kill()
     time.sleep(3)
