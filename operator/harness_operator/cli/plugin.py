@@ -187,8 +187,8 @@ class _UsageError(click.UsageError):
         super().__init__(err.format_message(), err.ctx)
 
 
-class _Command(click.Command):
-    """A command whose usage errors exit 1."""
+class _ExitOneOnUsageErrors(click.Command):
+    """Usage errors exit 1 (a mixin for our command and group classes)."""
 
     def make_context(
         self,
@@ -203,22 +203,14 @@ class _Command(click.Command):
             raise _UsageError(err) from err
 
 
-class _Group(click.Group):
+class _Command(_ExitOneOnUsageErrors):
+    """A command whose usage errors exit 1."""
+
+
+class _Group(_ExitOneOnUsageErrors, click.Group):
     """The plugin's group: usage errors exit 1, its commands' too."""
 
     command_class = _Command
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as err:
-            raise _UsageError(err) from err
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
