@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from kubernetes import client, config
 import localcluster
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
+from scenarios import Harnesses, Kubectl
 from testbed import (
     OperatorProcess,
     Prometheus,
@@ -67,52 +67,26 @@ def spec(image: str, steps: list[int], interval: str) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, state: localcluster.State, workdir: Path) -> None:
-        self.state = state
+    def __init__(self, state: localcluster.State) -> None:
         api = config.new_client_from_config(config_file=state.kubeconfig)
         self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+        self.harness = Harnesses(self.custom, Kubectl(state.kubectl, state.kubeconfig), NAMESPACE)
         self.prometheus = Prometheus(state.prometheus_url, Path(state.prometheus_targets_dir))
-        self.workdir = workdir
-
-    def hd(self, name: str) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", name
-        )
-        return obj
 
     def status(self, name: str) -> dict[str, Any]:
-        return dict(self.hd(name).get("status") or {})
+        return dict(self.harness.get(name).get("status") or {})
 
     def canary_weight(self, name: str) -> int:
         return canary_weight(self.custom, NAMESPACE, name)
 
     def create(self, name: str, body: dict[str, Any]) -> None:
-        self.custom.create_namespaced_custom_object(
-            "harness.dev",
-            "v1alpha1",
-            NAMESPACE,
-            "harnessdeployments",
-            {
-                "apiVersion": "harness.dev/v1alpha1",
-                "kind": "HarnessDeployment",
-                "metadata": {"name": name},
-                "spec": body,
-            },
-        )
+        self.harness.create(name, body)
         eventually(
             lambda: self.status(name).get("phase") == "Ready", timeout=120, what=f"{name} Ready"
         )
 
     def set_image(self, name: str, image: str) -> None:
-        self.custom.patch_namespaced_custom_object(
-            "harness.dev",
-            "v1alpha1",
-            NAMESPACE,
-            "harnessdeployments",
-            name,
-            {"spec": {"image": image}},
-        )
+        self.harness.patch_spec(name, {"image": image})
 
     def rollback_time(self, name: str, interval: str) -> float:
         """One RBK measurement: breach the canary mid-step and time the way back."""
@@ -151,9 +125,7 @@ class Bench:
         finally:
             self.prometheus.remove_target(target)
             sim.stop()
-            self.custom.delete_namespaced_custom_object(
-                "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", name
-            )
+            self.harness.delete(name)
 
     def promotion_ratio(self, name: str, steps: list[int], interval_s: int) -> tuple[float, float]:
         sim = TrafficSim(Kube(), NAMESPACE, name, rps=40.0, seed=4)
@@ -183,8 +155,8 @@ def main() -> int:
     started_cluster = not localcluster.is_running()
     state = localcluster.up()
     os.environ["KUBECONFIG"] = state.kubeconfig
-    install_crds(state.kubectl, state.kubeconfig, ROOT)
-    fresh_namespace(state.kubectl, state.kubeconfig, NAMESPACE)
+    install_crds(ROOT)
+    fresh_namespace(NAMESPACE)
     workdir = Path(tempfile.mkdtemp(prefix="harness-bench-"))
     operator = OperatorProcess(
         state.kubeconfig,
@@ -193,7 +165,7 @@ def main() -> int:
         prometheus_url=state.prometheus_url,
         resync_seconds=10.0,
     )
-    bench = Bench(state, workdir)
+    bench = Bench(state)
     try:
         budget = 2 * SCRAPE_SECONDS + 1
         every: list[float] = []
@@ -210,19 +182,7 @@ def main() -> int:
         print(f"PROMO: {ratio:.3f}")
     finally:
         operator.stop()
-        subprocess.run(
-            [
-                state.kubectl,
-                "--kubeconfig",
-                state.kubeconfig,
-                "delete",
-                "namespace",
-                NAMESPACE,
-                "--wait=false",
-            ],
-            check=False,
-            capture_output=True,
-        )
+        localcluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
         if started_cluster:
             localcluster.down(quiet=True)
     return 0

@@ -96,12 +96,16 @@ def kwok_env() -> dict[str, str]:
     return env
 
 
-def kubectl(*args: str, check: bool = True, capture: bool = True) -> str:
+def kubectl(
+    *args: str, check: bool = True, stdin: str | None = None, timeout: float | None = None
+) -> str:
     proc = subprocess.run(
         [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), *args],
         check=False,
         text=True,
-        capture_output=capture,
+        capture_output=True,
+        input=stdin,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
@@ -122,14 +126,7 @@ def load_state() -> State | None:
 def apiserver_healthy() -> bool:
     if not (RUN_DIR / "kubeconfig").exists():
         return False
-    proc = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), "get", "--raw", "/readyz"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    return proc.returncode == 0 and proc.stdout.strip() == "ok"
+    return kubectl("get", "--raw", "/readyz", check=False, timeout=20).strip() == "ok"
 
 
 def prometheus_healthy(url: str) -> bool:
@@ -221,15 +218,7 @@ def node_manifest(index: int) -> dict[str, object]:
 
 def create_nodes() -> None:
     docs = "\n".join(json.dumps(node_manifest(i)) for i in range(NODE_COUNT))
-    proc = subprocess.run(
-        [str(KUBECTL), "--kubeconfig", str(RUN_DIR / "kubeconfig"), "apply", "-f", "-"],
-        input=docs,
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"creating fake nodes failed: {proc.stderr}")
+    kubectl("apply", "-f", "-", stdin=docs)
     kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 
 

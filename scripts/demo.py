@@ -36,6 +36,7 @@ import localcluster
 from harness_operator.cli.view import ReleaseView, render
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
+from scenarios import Harnesses, Kubectl
 from testbed import OperatorProcess, Prometheus, fresh_namespace, install_crds
 
 NAMESPACE = "harness-demo"
@@ -82,33 +83,20 @@ class Result:
 class Demo:
     def __init__(self, state: localcluster.State) -> None:
         api = config.new_client_from_config(config_file=state.kubeconfig)
-        self.custom = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
-        self.state = state
+        kubectl = Kubectl(state.kubectl, state.kubeconfig)
+        self.harness = Harnesses(client.CustomObjectsApi(api), kubectl, NAMESPACE)
 
     def hd(self) -> dict[str, Any]:
-        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-            "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", NAME
-        )
-        return obj
+        return self.harness.get(NAME)
 
     def apply(self, spec: dict[str, Any]) -> None:
-        body = {
-            "apiVersion": "harness.dev/v1alpha1",
-            "kind": "HarnessDeployment",
-            "metadata": {"name": NAME, "namespace": NAMESPACE},
-            "spec": spec,
-        }
-        try:
-            self.custom.create_namespaced_custom_object(
-                "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", body
-            )
-        except client.ApiException as err:
-            if err.status != 409:
-                raise
-            self.custom.patch_namespaced_custom_object(
-                "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments", NAME, {"spec": spec}
-            )
+        """Create the HarnessDeployment, or update its spec when it exists."""
+        err = self.harness.try_create(NAME, spec)
+        if err is None:
+            return
+        if err.status != 409:
+            raise err
+        self.harness.patch_spec(NAME, spec)
 
     def follow(
         self, title: str, done: set[str], since_revision: str | None, limit: float
@@ -208,9 +196,8 @@ def main() -> int:
     started_cluster = not localcluster.is_running()
     console.print("[bold]starting the local cluster[/] (first run builds Kubernetes from source)")
     state = localcluster.up()
-    kubectl = [state.kubectl, "--kubeconfig", state.kubeconfig]
-    install_crds(state.kubectl, state.kubeconfig, ROOT)
-    fresh_namespace(state.kubectl, state.kubeconfig, NAMESPACE)
+    install_crds(ROOT)
+    fresh_namespace(NAMESPACE)
     os.environ["KUBECONFIG"] = state.kubeconfig
     logdir = Path(tempfile.mkdtemp(prefix="harness-demo-"))
     operator = OperatorProcess(
@@ -267,11 +254,7 @@ def main() -> int:
             )
         else:
             operator.stop()
-            subprocess.run(
-                [*kubectl, "delete", "namespace", NAMESPACE, "--wait=false"],
-                check=False,
-                capture_output=True,
-            )
+            localcluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
             if started_cluster:
                 localcluster.down(quiet=True)
     return 0 if ok else 1

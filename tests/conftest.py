@@ -17,12 +17,10 @@ import pytest
 from kubernetes import client, config
 
 import localcluster
-from harness_operator.api import CRD_NAME
-from harness_operator.api.resource import TEMPLATE_CRD_NAME
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
 from scenarios import Harnesses, Kubectl, Releases
-from testbed import OperatorProcess, Prometheus
+from testbed import OperatorProcess, Prometheus, install_crds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,16 +99,9 @@ def kubectl(testbed: localcluster.State) -> Kubectl:
 
 
 @pytest.fixture(scope="session")
-def crds(testbed: localcluster.State, kubectl: Kubectl) -> None:
+def crds(testbed: localcluster.State) -> None:
     """Our CRDs, as generated in crds/, applied to the test bed."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/" + CRD_NAME,
-        "crd/" + TEMPLATE_CRD_NAME,
-    )
+    install_crds(ROOT)
 
 
 @pytest.fixture

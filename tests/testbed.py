@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+import localcluster
 from harness_operator.render import HarnessRef
 from harness_operator.traffic import observe_route
 
@@ -207,40 +208,23 @@ def canary_weight(custom: Any, namespace: str, name: str) -> int:
     return route.canary_weight if route is not None else 0
 
 
-def install_crds(kubectl: str, kubeconfig: str, root: Path) -> None:
+def install_crds(root: Path) -> None:
     """Apply the generated CRDs (server-side: they are large) and wait until served."""
-    base = [kubectl, "--kubeconfig", kubeconfig]
-    subprocess.run(
-        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(root / "crds")],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"],
-        check=True,
-        capture_output=True,
-    )
+    localcluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / "crds"))
+    localcluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 
 
-def fresh_namespace(kubectl: str, kubeconfig: str, namespace: str) -> None:
+def fresh_namespace(namespace: str) -> None:
     """Create `namespace` enforcing PodSecurity `restricted`, after waiting out a previous
     run's namespace of the same name that is still terminating."""
-    base = [kubectl, "--kubeconfig", kubeconfig]
-    subprocess.run(
-        [*base, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=90s"],
-        check=False,
-        capture_output=True,
+    localcluster.kubectl(
+        "wait", "--for=delete", f"namespace/{namespace}", "--timeout=90s", check=False
     )
-    subprocess.run([*base, "create", "namespace", namespace], check=False, capture_output=True)
-    subprocess.run(
-        [
-            *base,
-            "label",
-            "--overwrite",
-            "namespace",
-            namespace,
-            "pod-security.kubernetes.io/enforce=restricted",
-        ],
-        check=True,
-        capture_output=True,
+    localcluster.kubectl("create", "namespace", namespace, check=False)
+    localcluster.kubectl(
+        "label",
+        "--overwrite",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -174,28 +174,25 @@ def _string_checks(value: str, schema: Schema, where: str) -> list[str]:
     return errors
 
 
-def _integer(value: Any, schema: Schema, path: str) -> list[str]:
-    where = path or "<root>"
-    if isinstance(value, bool) or not isinstance(value, int):
-        return [f"{where}: expected integer, got {value!r}"]
-    errors = []
-    if "minimum" in schema and value < schema["minimum"]:
-        errors.append(f"{where}: below {schema['minimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        errors.append(f"{where}: above {schema['maximum']}")
-    return errors
+def _numeric(kinds: type | tuple[type, ...], name: str) -> Callable[[Any, Schema, str], list[str]]:
+    """Checker for `integer` (kinds=int) or `number` (int or float); bools are neither."""
+
+    def check(value: Any, schema: Schema, path: str) -> list[str]:
+        where = path or "<root>"
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            return [f"{where}: expected {name}, got {value!r}"]
+        errors = []
+        if "minimum" in schema and value < schema["minimum"]:
+            errors.append(f"{where}: below {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            errors.append(f"{where}: above {schema['maximum']}")
+        return errors
+
+    return check
 
 
-def _number(value: Any, schema: Schema, path: str) -> list[str]:
-    where = path or "<root>"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return [f"{where}: expected number, got {value!r}"]
-    errors = []
-    if "minimum" in schema and value < schema["minimum"]:
-        errors.append(f"{where}: below {schema['minimum']}")
-    if "maximum" in schema and value > schema["maximum"]:
-        errors.append(f"{where}: above {schema['maximum']}")
-    return errors
+_integer = _numeric(int, "integer")
+_number = _numeric((int, float), "number")
 
 
 def _boolean(value: Any, schema: Schema, path: str) -> list[str]:

@@ -30,10 +30,13 @@ from harness_operator.analysis import (
     provider_for,
     resolve_checks,
 )
-from harness_operator.analysis import (
-    Outcome as CheckOutcome,
+from harness_operator.api import (
+    API_VERSION,
+    HarnessDeploymentSpec,
+    HarnessDeploymentStatus,
+    Strategy,
 )
-from harness_operator.api import HarnessDeploymentSpec, HarnessDeploymentStatus, Phase, Strategy
+from harness_operator.api.resource import TEMPLATE_KIND
 from harness_operator.api.status import RELEASE_PHASES, Stage
 from harness_operator.controller.status import (
     CONDITION_DEGRADED,
@@ -53,22 +56,12 @@ from harness_operator.render import (
     render,
     revision,
 )
-from harness_operator.rollout import CONTROL_KEYS, Inputs, Plan, WorkloadState, advance
+from harness_operator.rollout import CONTROL_KEYS, Inputs, Note, Plan, WorkloadState, advance
 from harness_operator.traffic import IstioRouter, Router
 
 log = logging.getLogger(__name__)
 
 ROUTING_KINDS = frozenset({"VirtualService", "DestinationRule"})
-TEMPLATE_API = ("harness.dev/v1alpha1", "HarnessAnalysisTemplate")
-
-
-@dataclass(frozen=True)
-class Note:
-    """An Event to post on the HarnessDeployment."""
-
-    type: str  # Normal | Warning
-    reason: str
-    message: str
 
 
 @dataclass
@@ -129,13 +122,7 @@ class Reconciler:
 
     def reconcile(self, body: Obj) -> Outcome:
         now = self.clock()
-        meta = body["metadata"]
-        hd = HarnessRef(
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=meta["uid"],
-            generation=int(meta.get("generation", 0)),
-        )
+        hd = HarnessRef.from_body(body)
         current: Obj = dict(body.get("status") or {})
         outcome = Outcome()
 
@@ -170,7 +157,7 @@ class Reconciler:
             generation=hd.generation,
             problems=tuple(problems),
             missing_configs=tuple(missing),
-            stable=stable,
+            stable=WorkloadState.from_deployment(stable),
         )
         wanted = with_conditions(seen, release, current, now)
         outcome.full_status = wanted
@@ -230,7 +217,6 @@ class Reconciler:
                         " HarnessDeployment; rename or delete it",
                     )
                 )
-        release = plan.status.to_k8s()
         if problems:
             # Hold everything as it is: the release does not move while we cannot apply.
             return live.get(stable_key), dict(body.get("status") or {})
@@ -247,15 +233,15 @@ class Reconciler:
         }
         self._apply(objects, live, outcome, handover)
         self._remove(desired.absent, hd.uid, outcome)
-        outcome.notes += [Note(n.type, n.reason, n.message) for n in plan.notes]
+        outcome.notes += plan.notes
         outcome.consumed = tuple(plan.consumed)
-        if release.get("phase") in RELEASE_PHASES or plan.analyse:
+        if plan.status.phase in RELEASE_PHASES or plan.analyse:
             # Wake at the check cadence, and exactly when the current step may end, so
             # a release takes its configured schedule and not a tick more per step.
             outcome.next_tick = min(
                 _check_interval(spec), _seconds_to_step_end(plan.status, spec, now)
             )
-        return live.get(stable_key), release
+        return live.get(stable_key), plan.status.to_k8s()
 
     # -- analysis ------------------------------------------------------------------------
 
@@ -280,7 +266,7 @@ class Reconciler:
         )
         templates = {}
         for ref in spec.analysis.templates or []:
-            found = self.kube.get(*TEMPLATE_API, hd.namespace, ref.name)
+            found = self.kube.get(API_VERSION, TEMPLATE_KIND, hd.namespace, ref.name)
             if found is not None:
                 templates[ref.name] = found.get("spec") or {}
         try:
@@ -410,10 +396,8 @@ def _validation_message(err: ValidationError) -> str:
 
 
 __all__ = [
-    "CheckOutcome",
     "Note",
     "Outcome",
-    "Phase",
     "Reconciler",
     "content_hash",
     "owner_uid",

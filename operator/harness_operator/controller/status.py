@@ -15,6 +15,7 @@ from typing import Any
 
 from harness_operator.api import CONDITION_CONFIG_RESOLVED, CONDITION_PROGRESSING, CONDITION_READY
 from harness_operator.api.status import RELEASE_PHASES, Phase
+from harness_operator.rollout import WorkloadState
 
 CONDITION_DEGRADED = "Degraded"
 """The spec cannot be realised as it stands (reason and message say why); whatever already
@@ -38,35 +39,8 @@ class Observation:
     generation: int
     problems: tuple[Problem, ...]
     missing_configs: tuple[str, ...]
-    stable: Obj | None
-    """The live stable Deployment (after our apply), or None when it does not exist."""
-
-
-def rollout_complete(deployment: Obj | None) -> bool:
-    """The Deployment controller has rolled out the current template and every replica is
-    available (the same test `kubectl rollout status` applies)."""
-    if deployment is None:
-        return False
-    meta, spec, status = (
-        deployment.get("metadata", {}),
-        deployment.get("spec", {}),
-        deployment.get("status", {}),
-    )
-    wanted = int(spec.get("replicas", 1))
-    return (
-        int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0))
-        and int(status.get("updatedReplicas", 0)) >= wanted
-        and int(status.get("replicas", 0)) <= int(status.get("updatedReplicas", 0))
-        and int(status.get("availableReplicas", 0)) >= wanted
-    )
-
-
-def available_replicas(deployment: Obj | None) -> tuple[int, int]:
-    """(available, wanted) replicas of a live Deployment."""
-    if deployment is None:
-        return 0, 0
-    wanted = int(deployment.get("spec", {}).get("replicas", 1))
-    return int(deployment.get("status", {}).get("availableReplicas", 0)), wanted
+    stable: WorkloadState
+    """The live stable Deployment (after our apply)."""
 
 
 def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime) -> Obj:
@@ -74,8 +48,8 @@ def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime
     A problem overrides the phase with `Failed`; the release fields are kept as they were."""
     status = dict(release)
     status["observedGeneration"] = seen.generation
-    available, wanted = available_replicas(seen.stable)
-    complete = rollout_complete(seen.stable)
+    available, wanted = seen.stable.available, seen.stable.desired
+    complete = seen.stable.ready
     phase = status.get("phase")
 
     if seen.problems:
@@ -101,7 +75,7 @@ def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime
 
     if complete:
         ready = ("True", "StableAvailable", f"{available}/{wanted} stable replicas available")
-    elif seen.stable is None:
+    elif not seen.stable.exists:
         ready = ("False", "NotCreated", "the stable Deployment does not exist yet")
     else:
         ready = ("False", "StableUnavailable", f"{available}/{wanted} stable replicas available")

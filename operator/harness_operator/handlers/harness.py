@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
 from typing import Any, cast
 
@@ -31,18 +32,21 @@ from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 
 log = logging.getLogger(__name__)
 MANAGED = {LABEL_APP_MANAGED_BY: MANAGED_BY}
-_reconciler: Reconciler | None = None
 BODIES: dict[tuple[str, str], Obj] = {}
 """The latest body of every HD with a running loop, from its watch events."""
 LOOPS: dict[tuple[str, str], asyncio.Task[None]] = {}
 
 
+@functools.cache
+def operator_config() -> OperatorConfig:
+    """The process's settings, read from the environment once."""
+    return OperatorConfig.from_env()
+
+
+@functools.cache
 def reconciler() -> Reconciler:
-    global _reconciler  # one client per process, created on first use
-    if _reconciler is None:
-        config = OperatorConfig.from_env()
-        _reconciler = Reconciler(Kube(), prometheus_url=config.prometheus_url)
-    return _reconciler
+    """One client per process, created on first use."""
+    return Reconciler(Kube(), prometheus_url=operator_config().prometheus_url)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="harness-loop")
@@ -72,7 +76,7 @@ async def on_harness_event(
 
 
 async def reconcile_loop(namespace: str, name: str) -> None:
-    config = OperatorConfig.from_env()
+    config = operator_config()
     kick = KICKS.register(namespace, name)
     failures = 0
     try:
@@ -163,7 +167,7 @@ def loops_alive(**_: Any) -> dict[str, float]:
     """Liveness: fail when HarnessDeployments exist but no loop or watch has shown life for
     longer than a few resync periods (kopf's own /healthz stays green when its watchers die;
     nolar/kopf#1145)."""
-    config = OperatorConfig.from_env()
+    config = operator_config()
     age = HEARTBEAT.age()
     if KICKS.active() and age > max(3 * config.resync_seconds, 60.0):
         raise kopf.PermanentError(f"no reconcile loop or watch activity for {age:.0f}s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -24,7 +25,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
         prefix=GROUP, key=DIFFBASE_KEY, v1=False
     )
     # Few, actionable Events: handler logs stay in the log stream.
-    settings.posting.level = 30  # logging.WARNING
+    settings.posting.level = logging.WARNING
     settings.watching.inactivity_timeout = 70.0
 
 

@@ -175,20 +175,14 @@ class Kube:
     ) -> Obj:
         """JSON-merge-patch the status subresource (fields set to None are removed)."""
         path = resource(api_version, kind).path(namespace, name) + "/status"
-        return self._request(
-            "PATCH",
-            path,
-            body={"status": status},
-            content_type="application/merge-patch+json",
-        )
+        return self._merge_patch(path, {"status": status})
 
     def patch_metadata(
         self, api_version: str, kind: str, namespace: str, name: str, metadata: Obj
     ) -> Obj:
         """JSON-merge-patch labels/annotations (e.g. to consume a control annotation)."""
-        return self._request(
-            "PATCH",
-            resource(api_version, kind).path(namespace, name),
-            body={"metadata": metadata},
-            content_type="application/merge-patch+json",
-        )
+        path = resource(api_version, kind).path(namespace, name)
+        return self._merge_patch(path, {"metadata": metadata})
+
+    def _merge_patch(self, path: str, body: Obj) -> Obj:
+        return self._request("PATCH", path, body=body, content_type="application/merge-patch+json")

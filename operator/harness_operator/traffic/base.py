@@ -28,10 +28,6 @@ class Route:
         if not 0 <= self.mirror_percent <= 100:
             raise ValueError(f"mirror_percent must be within 0..100, not {self.mirror_percent}")
 
-    @property
-    def all_stable(self) -> bool:
-        return self.canary_weight == 0 and self.mirror_percent == 0 and not self.canary_match
-
 
 class Router(Protocol):
     """A mesh integration: renders its routing objects and reads the live routing back."""
