@@ -27,6 +27,12 @@ class OperatorConfig:
     """Pause after a wake-up, so that a burst of events becomes one reconcile."""
     prometheus_url: str | None = None
     """Prometheus for analysis checks that name no address of their own."""
+    preflight_ttl_seconds: float = 600.0
+    """How long a credential check's verdict is reused (per credential and model)."""
+    preflight_concurrency: int = 4
+    """Credential checks in flight at once, across all HarnessDeployments."""
+    preflight_timeout_seconds: float = 10.0
+    """Longest wait for a provider's answer to a credential check."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -34,4 +40,13 @@ class OperatorConfig:
             resync_seconds=_float("HARNESS_RESYNC_SECONDS", cls.resync_seconds, 0.5),
             debounce_seconds=_float("HARNESS_DEBOUNCE_SECONDS", cls.debounce_seconds, 0.0),
             prometheus_url=os.environ.get("HARNESS_PROMETHEUS_URL") or None,
+            preflight_ttl_seconds=_float(
+                "HARNESS_PREFLIGHT_TTL_SECONDS", cls.preflight_ttl_seconds, 1.0
+            ),
+            preflight_concurrency=int(
+                _float("HARNESS_PREFLIGHT_CONCURRENCY", cls.preflight_concurrency, 1.0)
+            ),
+            preflight_timeout_seconds=_float(
+                "HARNESS_PREFLIGHT_TIMEOUT_SECONDS", cls.preflight_timeout_seconds, 0.5
+            ),
         )

@@ -208,7 +208,8 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "reserved volume name",
         {"podTemplate": {"volumes": [{"name": "harness-tmp", "emptyDir": {}}]}},
-        "podTemplate.volumes[].name: harness-tmp is reserved for the operator",
+        "podTemplate.volumes[].name: harness-tmp, harness-model-credentials,"
+        " harness-system-prompt are reserved for the operator",
     ),
     (
         "mount of an unknown volume",

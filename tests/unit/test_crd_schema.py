@@ -177,7 +177,17 @@ def test_crd_names_scope_and_columns() -> None:
     assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
     assert version["subresources"] == {"status": {}}
     columns = {c["name"]: c for c in version["additionalPrinterColumns"]}
-    assert list(columns) == ["Phase", "Weight", "Stable", "Canary", "Ready", "Age", "Image"]
+    assert list(columns) == [
+        "Phase",
+        "Weight",
+        "Stable",
+        "Canary",
+        "Model",
+        "Canary-Model",
+        "Ready",
+        "Age",
+        "Image",
+    ]
     assert columns["Weight"]["jsonPath"] == ".status.canaryWeight"
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Image"]["priority"] == 1

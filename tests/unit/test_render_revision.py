@@ -6,8 +6,17 @@ from typing import Any
 
 import pytest
 
-from harness_operator.render import ConfigRef, referenced_configs, revision
-from unit.render_helpers import quickstart, spec
+from harness_operator.naming import LABEL_REVISION, Track
+from harness_operator.render import (
+    ConfigRef,
+    HarnessRef,
+    ReleaseState,
+    legacy_revision,
+    pod_template,
+    referenced_configs,
+    revision,
+)
+from unit.render_helpers import HD, in_release, quickstart, spec
 
 
 def test_revision_is_short_and_stable() -> None:
@@ -56,11 +65,60 @@ def test_revision_changes_with_the_pod_template(change: dict[str, Any]) -> None:
         {"service": {"port": 8080, "hosts": ["a.example.com"]}},
         {"disruptionBudget": {"maxUnavailable": "50%"}},
         {"rollout": {"stepWeight": 5, "interval": "5m"}},
+        {"rollout": {"progressDeadlineSeconds": 900}},
+        {
+            "analysis": {
+                "checks": [{"name": "errors", "builtin": "errorRate", "max": 0.01}],
+                "failureLimit": 5,
+            }
+        },
     ],
     ids=lambda c: next(iter(c)),
 )
 def test_revision_ignores_fields_outside_the_pod_template(change: dict[str, Any]) -> None:
     assert revision(spec(**change), {}) == revision(spec(), {})
+
+
+def test_only_the_pod_template_counts() -> None:
+    """Every spec section that renders nothing into the pods, edited at once, keeps the
+    revision: it is computed from the rendered template, not from a list of fields."""
+    edited = spec(
+        replicas=7,
+        autoscaling={"minReplicas": 2, "maxReplicas": 9},
+        service={"port": 81, "hosts": ["x.example.com"], "gateways": ["mesh-gw"]},
+        disruptionBudget={"maxUnavailable": "50%"},
+        rollout={"strategy": "blueGreen", "iterations": 4, "interval": "2m"},
+        analysis={"checks": [{"name": "cost", "builtin": "costPerRequest", "max": 0.5}]},
+    )
+    assert revision(edited, {}) == revision(spec(), {})
+
+
+def test_the_label_is_the_revision_on_both_tracks_and_for_any_name() -> None:
+    s = quickstart()
+    hashes = {"Secret/creds": "aaa"}
+    expected = revision(s, hashes)
+    other = HarnessRef(name="another", namespace="elsewhere", uid="u2")
+    for hd in (HD, other):
+        for track in Track:
+            template = pod_template(hd, s, track, hashes)
+            assert template["metadata"]["labels"][LABEL_REVISION] == expected
+
+
+def test_stable_and_canary_of_one_spec_share_a_revision() -> None:
+    s = spec(image="ghcr.io/acme/pr-reviewer:2.0")
+    state: ReleaseState = in_release(s, s)
+    stable = pod_template(HD, state.stable_spec, Track.STABLE, {})
+    canary = pod_template(HD, state.canary_spec, Track.CANARY, {})
+    assert (
+        stable["metadata"]["labels"][LABEL_REVISION]
+        == (canary["metadata"]["labels"][LABEL_REVISION])
+    )
+
+
+def test_legacy_revision_is_what_operator_0_1_computed() -> None:
+    """Pinned from operator 0.1's `revision()`: adoption must recognise ids it stored."""
+    assert legacy_revision(quickstart(), {"Secret/a": "x"}) == "bb19bdcd5c"
+    assert legacy_revision(quickstart(), {}) != revision(quickstart(), {})
 
 
 def test_revision_follows_config_content() -> None:

@@ -35,6 +35,18 @@ PRINTER_COLUMNS: Final[tuple[dict[str, Any], ...]] = (
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRevision"},
     {
+        "name": "Model",
+        "type": "string",
+        "jsonPath": ".status.stableModel",
+        "description": "Model of the stable track (provider/name)",
+    },
+    {
+        "name": "Canary-Model",
+        "type": "string",
+        "jsonPath": ".status.canaryModel",
+        "description": "Model of the canary track (provider/name)",
+    },
+    {
         "name": "Ready",
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="Ready")].status',

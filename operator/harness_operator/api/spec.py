@@ -23,9 +23,14 @@ from enum import StrEnum
 from itertools import pairwise
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from harness_operator.api.analysis import AnalysisSpec
+from harness_operator.api.model import (
+    ModelSpec,
+    env_collision_rules,
+    env_collisions,
+)
 from harness_operator.api.types import (
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
@@ -57,6 +62,13 @@ RESERVED_PREFIX = "harness.dev/"
 """Label and annotation keys under this prefix belong to the operator."""
 RESERVED_VOLUME = "harness-tmp"
 """Name of the emptyDir volume the operator mounts at /tmp."""
+MODEL_CREDENTIALS_VOLUME = "harness-model-credentials"
+"""Secret volume of a file credential (`spec.model`, vertex)."""
+SYSTEM_PROMPT_VOLUME = "harness-system-prompt"
+"""ConfigMap volume of `spec.model.systemPromptRef`."""
+RESERVED_VOLUMES = (RESERVED_VOLUME, MODEL_CREDENTIALS_VOLUME, SYSTEM_PROMPT_VOLUME)
+RESERVED_MOUNT_PREFIX = "/var/run/harness/"
+"""Where the operator mounts the model's files; user mounts may not go there."""
 
 DEFAULT_STEP_WEIGHT = 10
 """Canary weight step when `rollout` sets neither `steps` nor `stepWeight`."""
@@ -78,6 +90,15 @@ PathString = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^/")]
 Percent = Annotated[int, Field(ge=1, le=100)]
 Seconds = Annotated[int, Field(ge=0, le=86400)]
 MatchString = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+def _not_reserved_mount(path: str) -> str:
+    if (path + "/").startswith(RESERVED_MOUNT_PREFIX):
+        raise ValueError(
+            f"podTemplate.volumeMounts[].mountPath: {RESERVED_MOUNT_PREFIX} is reserved for"
+            " the operator"
+        )
+    return path
 
 
 def _duplicates(values: Iterable[str]) -> list[str]:
@@ -383,9 +404,24 @@ class VolumeMount(OpenApiModel):
 
     name: DnsLabel
     """Name of the volume."""
-    mount_path: PathString
+    mount_path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            pattern=r"^/",
+            json_schema_extra=validations(
+                cel(
+                    f"!(self + '/').startsWith('{RESERVED_MOUNT_PREFIX}')",
+                    f"podTemplate.volumeMounts[].mountPath: {RESERVED_MOUNT_PREFIX} is"
+                    " reserved for the operator",
+                )
+            ),
+        ),
+        AfterValidator(_not_reserved_mount),
+    ]
     """Absolute path in the container. Mounting something at /tmp replaces the operator's
-    own /tmp emptyDir."""
+    own /tmp emptyDir; /var/run/harness/ is the operator's."""
     read_only: bool | None = None
     """Mount read-only."""
     sub_path: Annotated[str, Field(max_length=4096)] | None = None
@@ -446,9 +482,10 @@ class PodTemplate(ApiModel):
                 json_schema_extra=list_map("name")
                 | validations(
                     cel(
-                        f"self.all(v, v.name != '{RESERVED_VOLUME}')",
-                        f"podTemplate.volumes[].name: {RESERVED_VOLUME} is reserved for the"
-                        " operator",
+                        "self.all(v, !(v.name in"
+                        f" [{', '.join(repr(v) for v in RESERVED_VOLUMES)}]))",
+                        f"podTemplate.volumes[].name: {', '.join(RESERVED_VOLUMES)} are"
+                        " reserved for the operator",
                     )
                 ),
             ),
@@ -471,9 +508,10 @@ class PodTemplate(ApiModel):
                     " operator"
                 )
         volume_names = [v.name for v in self.volumes or []]
-        if RESERVED_VOLUME in volume_names:
+        if set(volume_names) & set(RESERVED_VOLUMES):
             raise ValueError(
-                f"podTemplate.volumes[].name: {RESERVED_VOLUME} is reserved for the operator"
+                f"podTemplate.volumes[].name: {', '.join(RESERVED_VOLUMES)} are"
+                " reserved for the operator"
             )
         if dup := _duplicates(volume_names):
             raise ValueError(f"podTemplate.volumes: duplicate names {dup}")
@@ -779,6 +817,9 @@ class Rollout(ApiModel):
 # --- the spec ----------------------------------------------------------------------------
 
 
+_IDENTITY = "self.model.credentials.workloadIdentity"
+
+
 class HarnessDeploymentSpec(ApiModel):
     """Desired state of an AI-agent harness and how new revisions of it are released."""
 
@@ -788,7 +829,16 @@ class HarnessDeploymentSpec(ApiModel):
             " || self.preStopDelaySeconds < self.terminationGracePeriodSeconds",
             "preStopDelaySeconds must be less than terminationGracePeriodSeconds",
             ".preStopDelaySeconds",
-        )
+        ),
+        *env_collision_rules(),
+        cel(
+            f"!has(self.model) || !has(self.model.credentials) || !has({_IDENTITY})"
+            " || !has(self.podTemplate) || !has(self.podTemplate.serviceAccountName)"
+            f" || self.podTemplate.serviceAccountName == {_IDENTITY}.serviceAccountName",
+            "spec.podTemplate.serviceAccountName must equal"
+            " spec.model.credentials.workloadIdentity.serviceAccountName when both are set",
+            ".podTemplate",
+        ),
     )
 
     image: Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE_PATTERN)]
@@ -833,6 +883,10 @@ class HarnessDeploymentSpec(ApiModel):
     """How new revisions are released."""
     analysis: AnalysisSpec | None = None
     """Metric checks that gate releases (built-in and custom queries: docs/metrics.md)."""
+    model: ModelSpec | None = None
+    """The model the harness calls: provider, pinned model id, credentials, system prompt
+    (docs/models.md). The operator renders the provider's environment into the pods and
+    verifies the credential before a revision gets traffic."""
 
     @model_validator(mode="after")
     def _consistent(self) -> HarnessDeploymentSpec:
@@ -840,6 +894,17 @@ class HarnessDeploymentSpec(ApiModel):
             raise ValueError("preStopDelaySeconds must be less than terminationGracePeriodSeconds")
         if dup := _duplicates(e.name for e in self.env or []):
             raise ValueError(f"env: duplicate names {dup}")
+        if self.model is not None:
+            if clash := env_collisions(self.model.provider, [e.name for e in self.env or []]):
+                raise ValueError("; ".join(clash))
+            identity = self.model.service_account_name
+            account = self.pod_template.service_account_name
+            if identity is not None and account is not None and account != identity:
+                raise ValueError(
+                    "spec.podTemplate.serviceAccountName must equal"
+                    " spec.model.credentials.workloadIdentity.serviceAccountName when both"
+                    " are set"
+                )
         return self
 
     @property

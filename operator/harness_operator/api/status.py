@@ -32,6 +32,10 @@ CONDITION_READY = "Ready"
 """The stable track is available and receives the traffic it should."""
 CONDITION_PROGRESSING = "Progressing"
 """A release is in flight (True) or the last one ended (False, with the reason)."""
+CONDITION_CREDENTIALS_VALID = "CredentialsValid"
+"""The model credential and model id of the current revision passed the preflight check
+(True), were refused by the provider (False, the release is held at weight 0), or could not
+be checked yet or at all (Unknown; the reason says which)."""
 CONDITION_CONFIG_RESOLVED = "ConfigResolved"
 """Every ConfigMap and Secret the spec references exists (False names the missing ones)."""
 
@@ -74,6 +78,7 @@ RELEASE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING, Ph
 class Stage(StrEnum):
     """Where a release in flight stands within its phase (see `HarnessDeploymentStatus.stage`)."""
 
+    PREFLIGHT = "Preflight"
     WAITING_FOR_CANARY = "WaitingForCanary"
     MIRRORING = "Mirroring"
     ANALYSING = "Analysing"
@@ -193,7 +198,9 @@ class HarnessDeploymentStatus(StatusModel):
     cannot reconcile (e.g. a referenced Secret is missing; see conditions). `Degraded`: at
     rest, but the stable track is not fully available."""
     stage: Stage | None = None
-    """Step within the phase of a release in flight. Progressing/Paused: `WaitingForCanary`
+    """Step within the phase of a release in flight. Progressing/Paused: `Preflight` (the
+    new revision's credential and model are being checked, or were refused: no canary pods,
+    no traffic; see the `CredentialsValid` condition), `WaitingForCanary`
     (canary pods starting, no traffic), `Mirroring` (a copy of live requests goes to the
     canary), `Analysing` (canary at a step weight, or under a blue/green or A/B test).
     Promoting: `WaitingForStable`, or `StableStalled` (stable missed its progress deadline;
@@ -208,6 +215,10 @@ class HarnessDeploymentStatus(StatusModel):
     """Whether requests matching `rollout.match` go to the canary (A/B test)."""
     stable_revision: ShortString | None = None
     """Revision (pod-template hash) the stable track runs."""
+    stable_model: ShortString | None = None
+    """Model of the stable revision, as `provider/name` (`spec.model`)."""
+    canary_model: ShortString | None = None
+    """Model of the canary revision, as `provider/name`."""
     canary_revision: ShortString | None = None
     """Revision the canary track runs or last ran."""
     current_step: Annotated[int, Field(ge=0)] | None = None

@@ -45,10 +45,19 @@ class OpenApiModel(ApiModel):
     model_config = ConfigDict(extra="allow")
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(
+    rule: str,
+    message: str,
+    field_path: str | None = None,
+    *,
+    message_expression: str | None = None,
+) -> dict[str, str]:
     """One `x-kubernetes-validations` entry. `message` must name the field it is about,
-    because that is all a user sees from `kubectl apply`."""
+    because that is all a user sees from `kubectl apply`. A `message_expression` (CEL
+    returning a string) replaces it when it evaluates; `message` stays as the fallback."""
     entry = {"rule": rule, "message": message}
+    if message_expression is not None:
+        entry["messageExpression"] = message_expression
     if field_path is not None:
         entry["fieldPath"] = field_path
     return entry

@@ -12,6 +12,7 @@ worker thread.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -36,10 +37,13 @@ from harness_operator.api import (
     HarnessDeploymentStatus,
     Strategy,
 )
+from harness_operator.api.model import ModelSpec
 from harness_operator.api.resource import TEMPLATE_KIND
 from harness_operator.api.status import RELEASE_PHASES, Stage
 from harness_operator.controller.status import (
+    CONDITION_CREDENTIALS_VALID,
     CONDITION_DEGRADED,
+    CONDITION_MODEL_PINNED,
     Observation,
     Problem,
     status_patch,
@@ -48,15 +52,26 @@ from harness_operator.controller.status import (
 )
 from harness_operator.kube import FIELD_MANAGER, Kube, Obj, drift
 from harness_operator.kube.client import REPLICAS_MANAGER
+from harness_operator.preflight import (
+    CheckRequest,
+    PreflightOutcome,
+    PreflightService,
+    Verdict,
+    unverified,
+)
+from harness_operator.preflight.calls import dated_snapshot
 from harness_operator.render import (
     ConfigRef,
     HarnessRef,
     ObjectKey,
+    pod_template,
     referenced_configs,
     render,
     revision,
 )
+from harness_operator.render.model import FILE_CREDENTIAL
 from harness_operator.rollout import CONTROL_KEYS, Inputs, Note, Plan, WorkloadState, advance
+from harness_operator.rollout.adopt import adopt_revisions
 from harness_operator.traffic import IstioRouter, Router
 
 log = logging.getLogger(__name__)
@@ -112,11 +127,13 @@ class Reconciler:
         clock: Callable[[], datetime] | None = None,
         prometheus_url: str | None = None,
         router: Router | None = None,
+        preflight: PreflightService | None = None,
     ) -> None:
         self.kube = kube
         self.clock = clock or (lambda: datetime.now(UTC))
         self.prometheus_url = prometheus_url
         self.router: Router = router or IstioRouter()
+        self.preflight = preflight
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -137,12 +154,16 @@ class Reconciler:
 
         hashes: dict[str, str] = {}
         missing: list[str] = []
+        configs: dict[str, Obj] = {}
+        credentials: Verdict | None = None
         if spec is not None:
-            hashes, missing = self._resolve_configs(hd, referenced_configs(spec))
+            hashes, missing, configs = self._resolve_configs(hd, referenced_configs(spec))
             problems += [
                 Problem("MissingReference", f"{ref} does not exist in {hd.namespace}")
                 for ref in missing
             ]
+            if spec.model is not None:
+                credentials = self._credentials(hd, spec.model, configs)
 
         release: Obj = dict(current)
         stable: Obj | None
@@ -151,18 +172,28 @@ class Reconciler:
                 "apps/v1", "Deployment", hd.namespace, naming.stable_name(hd.name)
             )
         else:
-            stable, release = self._release(hd, spec, hashes, body, problems, outcome, now)
+            stable, release = self._release(
+                hd, spec, hashes, credentials, body, problems, outcome, now
+            )
 
         seen = Observation(
             generation=hd.generation,
             problems=tuple(problems),
             missing_configs=tuple(missing),
             stable=WorkloadState.from_deployment(stable),
+            credentials=credentials,
+            model_alias_of=(
+                dated_snapshot(spec.model.name) if spec is not None and spec.model else None
+            ),
         )
         wanted = with_conditions(seen, release, current, now)
         outcome.full_status = wanted
         outcome.status = status_patch(current, wanted)
         outcome.notes += _transition_notes(current, wanted)
+        if credentials is not None and credentials.retry_in is not None and credentials.holds:
+            # Come back when the inconclusive check may be retried.
+            wake = max(credentials.retry_in, 0.5)
+            outcome.next_tick = min(outcome.next_tick or wake, wake)
         return outcome
 
     def _release(
@@ -170,6 +201,7 @@ class Reconciler:
         hd: HarnessRef,
         spec: HarnessDeploymentSpec,
         hashes: dict[str, str],
+        credentials: Verdict | None,
         body: Obj,
         problems: list[Problem],
         outcome: Outcome,
@@ -183,16 +215,26 @@ class Reconciler:
             for key in (stable_key, canary_key)
         }
         annotations = body.get("metadata", {}).get("annotations") or {}
+        current_revision = revision(spec, hashes)
+        adoption = adopt_revisions(
+            status,
+            revision=current_revision,
+            stable_revision=_stable_revision(status),
+            canary_runs_spec=_runs_spec(_owned(live[canary_key], hd.uid), status, hd, spec, hashes),
+        )
+        status = adoption.status
+        outcome.notes += adoption.notes
         inputs = Inputs(
             now=now,
             spec=spec,
-            revision=revision(spec, hashes),
+            revision=current_revision,
             config_hashes=hashes,
             status=status,
             stable=WorkloadState.from_deployment(_owned(live[stable_key], hd.uid)),
             canary=WorkloadState.from_deployment(_owned(live[canary_key], hd.uid)),
             analysis=None,
             controls={k: str(v) for k, v in annotations.items() if k in CONTROL_KEYS},
+            credentials=credentials,
         )
         plan = advance(inputs)
         if (
@@ -280,16 +322,50 @@ class Reconciler:
 
     def _resolve_configs(
         self, hd: HarnessRef, refs: list[ConfigRef]
-    ) -> tuple[dict[str, str], list[str]]:
+    ) -> tuple[dict[str, str], list[str], dict[str, Obj]]:
         hashes: dict[str, str] = {}
         missing: list[str] = []
+        found: dict[str, Obj] = {}
         for ref in refs:
             obj = self.kube.get("v1", ref.kind, hd.namespace, ref.name)
             if obj is not None:
                 hashes[ref.key] = content_hash(obj)
+                found[ref.key] = obj
             elif not ref.optional:
                 missing.append(ref.key)
-        return hashes, missing
+        return hashes, missing, found
+
+    # -- preflight -----------------------------------------------------------------------
+
+    def _credentials(self, hd: HarnessRef, model: ModelSpec, configs: dict[str, Obj]) -> Verdict:
+        """The preflight verdict for the spec's model and credential (never blocks: a check
+        that is not cached runs in the background and wakes this HD when it answers)."""
+        if not model.preflight.enabled:
+            return unverified("Disabled", "spec.model.preflight.enabled is false")
+        ref = model.secret_ref
+        if ref is None:
+            return unverified(
+                "WorkloadIdentity",
+                "the pods use their workload identity, which the operator cannot act as;"
+                " the credential is not verified before traffic",
+            )
+        secret = configs.get(f"Secret/{ref.name}")
+        value = secret_value(secret, ref.key) if secret is not None else None
+        if value is None:
+            where = f"Secret {ref.name}" + (" has no key " + ref.key if secret else " is missing")
+            return Verdict(
+                PreflightOutcome.FAILED, "MissingCredential", f"{where} (spec.model.credentials)"
+            )
+        if model.provider not in FILE_CREDENTIAL and value != value.strip():
+            return Verdict(
+                PreflightOutcome.FAILED,
+                "MalformedCredential",
+                f"the value of Secret {ref.name} key {ref.key} has leading or trailing"
+                " whitespace (a newline?); the pods would send it as it is",
+            )
+        if self.preflight is None:
+            return unverified("NoPreflight", "this operator runs without preflight checks")
+        return self.preflight.verdict(CheckRequest(model, value), (hd.namespace, hd.name))
 
     def _apply(
         self,
@@ -349,6 +425,49 @@ class Reconciler:
                 outcome.notes.append(Note("Normal", "Deleted", f"deleted {_describe(key)}"))
 
 
+def secret_value(secret: Obj, key: str) -> str | None:
+    """A Secret key's value, decoded, in memory only (None when the key is absent)."""
+    raw = (secret.get("data") or {}).get(key)
+    if raw is None:
+        return None
+    try:
+        return base64.b64decode(raw).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _stable_revision(status: HarnessDeploymentStatus) -> str | None:
+    """The revision of the recorded stable spec, as this operator names it."""
+    if status.stable_spec is None:
+        return None
+    try:
+        stable = HarnessDeploymentSpec.model_validate(status.stable_spec)
+    except ValidationError:
+        return None
+    return revision(stable, status.stable_config_hashes or {})
+
+
+def _runs_spec(
+    canary: Obj | None,
+    status: HarnessDeploymentStatus,
+    hd: HarnessRef,
+    spec: HarnessDeploymentSpec,
+    hashes: dict[str, str],
+) -> bool:
+    """Whether the live canary Deployment carries the stored canary (or rolled-back) id and
+    already runs exactly `spec`'s pod template (see `rollout.adopt`)."""
+    if canary is None:
+        return False
+    live = (canary.get("spec") or {}).get("template") or {}
+    label = ((live.get("metadata") or {}).get("labels") or {}).get(naming.LABEL_REVISION)
+    stored = {status.canary_revision, status.rollback.revision if status.rollback else None}
+    if label is None or label not in stored:
+        return False
+    wanted = pod_template(hd, spec, naming.Track.CANARY, hashes)
+    del wanted["metadata"]["labels"][naming.LABEL_REVISION]
+    return not drift(wanted, live)
+
+
 def _owned(obj: Obj | None, uid: str) -> Obj | None:
     return obj if obj is not None and owner_uid(obj) == uid else None
 
@@ -384,6 +503,11 @@ def _transition_notes(current: Obj, wanted: Obj) -> list[Note]:
             notes.append(Note("Normal", "Recovered", "the spec can be realised again"))
         elif type_ == "Ready" and cond["status"] == "True":
             notes.append(Note("Normal", "Ready", cond["message"]))
+        elif type_ == CONDITION_CREDENTIALS_VALID and cond["status"] != "Unknown":
+            kind = "Normal" if cond["status"] == "True" else "Warning"
+            notes.append(Note(kind, cond["reason"], cond["message"]))
+        elif type_ == CONDITION_MODEL_PINNED and cond["status"] == "False":
+            notes.append(Note("Warning", cond["reason"], cond["message"]))
     return notes
 
 

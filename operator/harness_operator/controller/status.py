@@ -14,9 +14,15 @@ from datetime import datetime
 from typing import Any
 
 from harness_operator.api import CONDITION_CONFIG_RESOLVED, CONDITION_PROGRESSING, CONDITION_READY
-from harness_operator.api.status import RELEASE_PHASES, Phase
+from harness_operator.api.status import CONDITION_CREDENTIALS_VALID, RELEASE_PHASES, Phase
+
+__all__ = ["CONDITION_CREDENTIALS_VALID"]
+from harness_operator.preflight import Verdict
 from harness_operator.rollout import WorkloadState
 
+CONDITION_MODEL_PINNED = "ModelPinned"
+"""False when `spec.model.name` is an alias the provider may re-point (the SDK knows a dated
+snapshot of it): allowed, but the model could change without a release."""
 CONDITION_DEGRADED = "Degraded"
 """The spec cannot be realised as it stands (reason and message say why); whatever already
 runs is left running."""
@@ -41,6 +47,10 @@ class Observation:
     missing_configs: tuple[str, ...]
     stable: WorkloadState
     """The live stable Deployment (after our apply)."""
+    credentials: Verdict | None = None
+    """The preflight verdict for the spec's model (None without `spec.model`)."""
+    model_alias_of: str | None = None
+    """The dated snapshot `spec.model.name` is an alias of, if it is one."""
 
 
 def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime) -> Obj:
@@ -73,7 +83,10 @@ def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime
         else:
             progressing = ("True", "RollingOut", "the stable track is rolling out")
 
-    if complete:
+    held = seen.credentials if seen.credentials is not None and seen.credentials.holds else None
+    if complete and held is not None and phase in (None, str(Phase.INITIALIZING)):
+        ready = ("False", "CredentialsNotVerified", "the model credential has not passed preflight")
+    elif complete:
         ready = ("True", "StableAvailable", f"{available}/{wanted} stable replicas available")
     elif not seen.stable.exists:
         ready = ("False", "NotCreated", "the stable Deployment does not exist yet")
@@ -91,6 +104,24 @@ def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime
         _condition(current, CONDITION_DEGRADED, *degraded, seen.generation, now),
         _condition(current, CONDITION_CONFIG_RESOLVED, *resolved, seen.generation, now),
     ]
+    if seen.credentials is not None:
+        verdict = seen.credentials
+        credentials = (verdict.condition_status, verdict.reason, verdict.message)
+        status["conditions"].append(
+            _condition(current, CONDITION_CREDENTIALS_VALID, *credentials, seen.generation, now)
+        )
+        if seen.model_alias_of is not None:
+            pinned = (
+                "False",
+                "ModelAlias",
+                f"spec.model.name is an alias of {seen.model_alias_of}, which the provider may"
+                " re-point; pin the snapshot id to release model changes deliberately",
+            )
+        else:
+            pinned = ("True", "Pinned", "spec.model.name names one model snapshot")
+        status["conditions"].append(
+            _condition(current, CONDITION_MODEL_PINNED, *pinned, seen.generation, now)
+        )
     if status.get("phase") != current.get("phase") and seen.problems:
         status["lastTransitionTime"] = _timestamp(now)
     return status

@@ -18,6 +18,7 @@ import asyncio
 import copy
 import functools
 import logging
+from collections.abc import Hashable
 from typing import Any, cast
 
 import kopf
@@ -29,6 +30,7 @@ from harness_operator.controller import Outcome, Reconciler
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS
 from harness_operator.kube import Kube, Obj
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
+from harness_operator.preflight import PreflightService
 
 log = logging.getLogger(__name__)
 MANAGED = {LABEL_APP_MANAGED_BY: MANAGED_BY}
@@ -45,8 +47,22 @@ def operator_config() -> OperatorConfig:
 
 @functools.cache
 def reconciler() -> Reconciler:
-    """One client per process, created on first use."""
-    return Reconciler(Kube(), prometheus_url=operator_config().prometheus_url)
+    """One client per process, created on first use (in the event loop's thread, so the
+    preflight's completion can find the loop to wake the HarnessDeployment that waits)."""
+    config = operator_config()
+    loop = asyncio.get_running_loop()
+
+    def wake(waiter: Hashable) -> None:
+        namespace, name = cast(tuple[str, str], waiter)
+        loop.call_soon_threadsafe(KICKS.kick, namespace, name)
+
+    preflight = PreflightService(
+        ttl_seconds=config.preflight_ttl_seconds,
+        max_concurrent=int(config.preflight_concurrency),
+        timeout_seconds=config.preflight_timeout_seconds,
+        on_done=wake,
+    )
+    return Reconciler(Kube(), prometheus_url=config.prometheus_url, preflight=preflight)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="harness-loop")

@@ -8,11 +8,11 @@ deterministic (same input, same dicts in the same order), so re-applying is a no
 
 from harness_operator.render.configs import ConfigRef, referenced_configs
 from harness_operator.render.objects import render
-from harness_operator.render.revision import config_hash, pod_template_fields, revision
+from harness_operator.render.revision import config_hash, legacy_revision
 from harness_operator.render.scaling import render_hpas, render_pdb
 from harness_operator.render.service import render_services
 from harness_operator.render.state import Desired, HarnessRef, K8sObject, ObjectKey, ReleaseState
-from harness_operator.render.workload import pod_template, render_deployment
+from harness_operator.render.workload import pod_template, render_deployment, revision
 
 __all__ = [
     "ConfigRef",
@@ -22,8 +22,8 @@ __all__ = [
     "ObjectKey",
     "ReleaseState",
     "config_hash",
+    "legacy_revision",
     "pod_template",
-    "pod_template_fields",
     "referenced_configs",
     "render",
     "render_deployment",

@@ -1,4 +1,4 @@
-"""Which ConfigMaps and Secrets a spec references (env, envFrom, volumes), so that the
+"""Which ConfigMaps and Secrets a spec references (env, envFrom, volumes, model), so that the
 operator can hash their content into the revision and report the missing ones."""
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ def _references(spec: HarnessDeploymentSpec) -> Iterator[tuple[ConfigKind, str, 
             yield "Secret", env_from.secret_ref.name, bool(env_from.secret_ref.optional)
     for volume in spec.pod_template.volumes or []:
         yield from _volume_references(volume.model_extra or {})
+    model = spec.model
+    if model is not None and model.secret_ref is not None:
+        yield "Secret", model.secret_ref.name, False
+    if model is not None and model.system_prompt_ref is not None:
+        yield "ConfigMap", model.system_prompt_ref.name, False
 
 
 def _volume_references(source: dict[str, Any]) -> Iterator[tuple[ConfigKind, str, bool]]:

@@ -1,14 +1,15 @@
-"""Revisions: a short, stable hash of everything that shapes a track's pods.
+"""Revisions: a short, stable hash of what a track's pods run.
 
-The hash covers the spec fields that end up in the pod template (image, command, env,
-resources, ports, probes, pod template additions, termination timing) and the content hashes
-of referenced ConfigMaps and Secrets. It ignores fields that only change other objects
-(`replicas`, `autoscaling`, `service`, `disruptionBudget`, `rollout`), so changing those
-never starts a release.
+A revision is computed from the pod template the renderer produces (see
+`workload.revision`), so by construction only a change that reaches the pods — image, env,
+model, prompt, probes, a referenced ConfigMap's or Secret's content, ... — makes a new
+revision and starts a release. Spec sections that shape other objects (`replicas`,
+`autoscaling`, `service`, `disruptionBudget`, `rollout`, `analysis`, and any future one)
+never do, without anyone keeping a list.
 
-Fields equal to their default are left out before hashing: adding a new defaulted field in a
-later operator version keeps existing revisions (and does not release every harness anew),
-and writing a default out explicitly (`port: 8080`) is not a change.
+`legacy_revision` is the scheme of operator 0.1 (a hash of the spec minus a deny-list). It
+is kept only so that an upgraded operator can recognise the revisions an older one stored
+and adopt the new ids without a release (`rollout.adopt`).
 """
 
 from __future__ import annotations
@@ -21,16 +22,6 @@ from typing import Any, Final
 from harness_operator.api import HarnessDeploymentSpec
 
 REVISION_LENGTH: Final = 10
-NOT_IN_POD_TEMPLATE: Final = frozenset(
-    {"replicas", "autoscaling", "service", "disruption_budget", "rollout"}
-)
-
-
-def pod_template_fields(spec: HarnessDeploymentSpec) -> dict[str, Any]:
-    """The part of `spec` that shapes the pods, without defaults, as JSON-ready data."""
-    return spec.model_dump(
-        mode="json", by_alias=True, exclude_defaults=True, exclude=set(NOT_IN_POD_TEMPLATE)
-    )
 
 
 def short_hash(data: Any) -> str:
@@ -39,11 +30,19 @@ def short_hash(data: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:REVISION_LENGTH]
 
 
-def revision(spec: HarnessDeploymentSpec, config_hashes: Mapping[str, str]) -> str:
-    """Revision of the pods a track running `spec` with these config contents would have."""
-    return short_hash({"spec": pod_template_fields(spec), "configs": dict(config_hashes)})
-
-
 def config_hash(config_hashes: Mapping[str, str]) -> str:
     """One hash over all referenced config contents (the pod-template annotation)."""
     return short_hash(dict(config_hashes))
+
+
+_LEGACY_IGNORED: Final = frozenset(
+    {"replicas", "autoscaling", "service", "disruption_budget", "rollout"}
+)
+
+
+def legacy_revision(spec: HarnessDeploymentSpec, config_hashes: Mapping[str, str]) -> str:
+    """The revision operator 0.1 gave this spec (migration only; see the module doc)."""
+    fields = spec.model_dump(
+        mode="json", by_alias=True, exclude_defaults=True, exclude=set(_LEGACY_IGNORED)
+    )
+    return short_hash({"spec": fields, "configs": dict(config_hashes)})

@@ -23,7 +23,8 @@ from harness_operator.naming import (
     track_name,
 )
 from harness_operator.render.meta import k8s_object, object_meta
-from harness_operator.render.revision import config_hash, revision
+from harness_operator.render.model import model_env, model_mounts, model_volumes, service_account
+from harness_operator.render.revision import config_hash, short_hash
 from harness_operator.render.state import HarnessRef, K8sObject, ReleaseState
 
 HTTP_PORT_NAME: Final = "http"
@@ -76,8 +77,27 @@ def pod_template(
     hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track, config_hashes: Mapping[str, str]
 ) -> dict[str, Any]:
     """Pod template of a track running `spec` with these config contents."""
+    template = _template(hd, spec, track, config_hashes)
+    template["metadata"]["labels"].update(pod_labels(hd.name, track, revision(spec, config_hashes)))
+    return template
+
+
+_NEUTRAL = HarnessRef(name="harness", namespace="", uid="")
+"""Identity the revision's template is rendered for: a revision names what the pods run,
+the same for both tracks and whatever the HarnessDeployment is called."""
+
+
+def revision(spec: HarnessDeploymentSpec, config_hashes: Mapping[str, str]) -> str:
+    """Revision of the pods a track running `spec` with these config contents would have:
+    a hash of the rendered pod template (without the revision label itself)."""
+    return short_hash(_template(_NEUTRAL, spec, Track.STABLE, config_hashes))
+
+
+def _template(
+    hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track, config_hashes: Mapping[str, str]
+) -> dict[str, Any]:
     extra = spec.pod_template
-    labels = {**(extra.labels or {}), **pod_labels(hd.name, track, revision(spec, config_hashes))}
+    labels = {**(extra.labels or {}), **track_labels(hd.name, track)}
     annotations = {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(spec.metrics_port),
@@ -94,8 +114,9 @@ def pod_template(
 
 def pod_spec(hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track) -> dict[str, Any]:
     extra = spec.pod_template
+    account = service_account(spec)
     pod: dict[str, Any] = {
-        "automountServiceAccountToken": extra.service_account_name is not None,
+        "automountServiceAccountToken": account is not None,
         "enableServiceLinks": False,
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
@@ -111,7 +132,7 @@ def pod_spec(hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track) -> dict[
         ],
     }
     optional: dict[str, Any] = {
-        "serviceAccountName": extra.service_account_name,
+        "serviceAccountName": account,
         "runtimeClassName": extra.runtime_class_name,
         "priorityClassName": extra.priority_class_name,
         "nodeSelector": extra.node_selector,
@@ -135,7 +156,7 @@ def container(spec: HarnessDeploymentSpec) -> dict[str, Any]:
         "imagePullPolicy": spec.image_pull_policy and str(spec.image_pull_policy),
         "command": spec.command,
         "args": spec.args,
-        "env": [e.to_k8s() for e in spec.env] if spec.env else None,
+        "env": [*model_env(spec), *(e.to_k8s() for e in spec.env or [])] or None,
         "envFrom": [e.to_k8s() for e in spec.env_from] if spec.env_from else None,
     }
     body |= {k: v for k, v in optional.items() if v is not None}
@@ -189,14 +210,14 @@ def _user_mounts_tmp(spec: HarnessDeploymentSpec) -> bool:
 
 
 def _volumes(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
-    volumes = [v.to_k8s() for v in spec.pod_template.volumes or []]
+    volumes = [*model_volumes(spec), *(v.to_k8s() for v in spec.pod_template.volumes or [])]
     if _user_mounts_tmp(spec):
         return volumes
     return [{"name": RESERVED_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}, *volumes]
 
 
 def _volume_mounts(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
-    mounts = [m.to_k8s() for m in spec.pod_template.volume_mounts or []]
+    mounts = [*model_mounts(spec), *(m.to_k8s() for m in spec.pod_template.volume_mounts or [])]
     if _user_mounts_tmp(spec):
         return mounts
     return [{"name": RESERVED_VOLUME, "mountPath": TMP_PATH}, *mounts]

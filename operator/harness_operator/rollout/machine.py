@@ -93,6 +93,10 @@ def should_analyse(status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec)
     )
 
 
+def _model_of(spec: HarnessDeploymentSpec) -> str | None:
+    return spec.model.describe() if spec.model is not None else None
+
+
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -165,9 +169,13 @@ class _Tick:
         if self.status.phase != before.phase:
             self.set(last_transition_time=self.now)
         self.set(message=describe(self.status, self.inputs, self.limits))
+        state = release_state(self.status, self.inputs)
+        self.set(
+            stable_model=_model_of(state.stable_spec), canary_model=_model_of(state.canary_spec)
+        )
         return Plan(
             status=self.status,
-            state=release_state(self.status, self.inputs),
+            state=state,
             route_first=toward_stable(before, self.status),
             analyse=should_analyse(self.status, self.spec),
             notes=tuple(self.notes),
@@ -184,7 +192,7 @@ class _Tick:
         """First deploy (or a status without a recorded stable spec): stable runs the spec
         as it is, without analysis; its revision becomes the stable one once it is ready."""
         self.clear()
-        if self.inputs.stable.runs(self.revision):
+        if self.inputs.stable.runs(self.revision) and not self.inputs.credentials_hold:
             self.set(
                 phase=Phase.READY,
                 stable_spec=self.spec.to_k8s(),
@@ -223,10 +231,11 @@ class _Tick:
     # --- a release --------------------------------------------------------------------
 
     def start_release(self, *, restarted_from: str | None = None, retried: bool = False) -> None:
-        """Canary on the current spec, no traffic until it is ready."""
+        """Canary on the current spec, no traffic until its credential passed the preflight
+        and it is ready."""
         self.clear(
             phase=Phase.PROGRESSING,
-            stage=Stage.WAITING_FOR_CANARY,
+            stage=Stage.PREFLIGHT,
             canary_revision=self.revision,
             release_started_at=self.now,
             not_ready_since=self.now,
@@ -272,13 +281,15 @@ class _Tick:
     def progressing(self, *, fresh: bool = False) -> None:
         if not fresh and self.new_revision():
             return
-        if self.status.stage not in (Stage.WAITING_FOR_CANARY, *ANALYSED_STAGES):
+        if self.status.stage not in (Stage.PREFLIGHT, Stage.WAITING_FOR_CANARY, *ANALYSED_STAGES):
             self.set(stage=Stage.WAITING_FOR_CANARY)  # e.g. a status from an older operator
         elif self.status.stage in ANALYSED_STAGES and self.status.step_started_at is None:
             self.set(step_started_at=self.now)
         abort = self.take(CONTROL_ABORT)
         if abort is not None:
             self.abort(abort)
+            return
+        if self.status.stage is Stage.PREFLIGHT and self.preflight_holds():
             return
         if not fresh and (self.count_round() or self.canary_deadline()):
             return
@@ -295,6 +306,19 @@ class _Tick:
                 phase=Phase.PAUSED if self.status.paused else Phase.PROGRESSING,
                 **self.progress_traffic(),
             )
+
+    def preflight_holds(self) -> bool:
+        """Keep the revision away from traffic (and without pods) while its credential is
+        refused or not yet checked; move on to the canary once it passed (or no check
+        applies). Fail closed: not even `promote=full` skips it."""
+        if self.inputs.credentials_hold:
+            promote = self.take(CONTROL_PROMOTE)
+            if promote is not None:
+                self.ignore(CONTROL_PROMOTE, promote, "the credential has not passed preflight")
+            self.set(canary_weight=0, mirror_percent=0, canary_match=False)
+            return True
+        self.set(stage=Stage.WAITING_FOR_CANARY, not_ready_since=self.now)
+        return False
 
     def count_round(self) -> bool:
         """Count a new analysis round; True when it rolled the release back."""

@@ -11,6 +11,7 @@ from typing import Any, Final, Protocol
 from harness_operator.api.spec import HarnessDeploymentSpec
 from harness_operator.api.status import HarnessDeploymentStatus
 from harness_operator.naming import LABEL_REVISION
+from harness_operator.preflight.verdict import Verdict
 from harness_operator.render.state import ReleaseState
 
 NORMAL: Final = "Normal"
@@ -133,6 +134,14 @@ class Inputs:
     run. Rounds not later than `status.lastAnalysis.time` are ignored."""
     controls: Mapping[str, str] = field(default_factory=dict)
     """Control annotations present on the object (`harness.dev/promote`, ...)."""
+    credentials: Verdict | None = None
+    """The preflight verdict for the current spec's model and credential (None: the spec
+    has no model). A verdict that holds keeps a new revision at weight 0 with no canary
+    pods, and a first deploy from Ready."""
+
+    @property
+    def credentials_hold(self) -> bool:
+        return self.credentials is not None and self.credentials.holds
 
 
 @dataclass(frozen=True)

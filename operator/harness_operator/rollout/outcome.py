@@ -39,7 +39,12 @@ def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseSta
     return ReleaseState(
         stable_spec=stable_spec,
         canary_spec=canary_spec,
-        canary_replicas=(canary_replicas(spec, inputs.stable.desired) if active else 0),
+        # No canary pods before the new revision's credential passed the preflight.
+        canary_replicas=(
+            canary_replicas(spec, inputs.stable.desired)
+            if active and status.stage is not Stage.PREFLIGHT
+            else 0
+        ),
         canary_weight=status.canary_weight or 0,
         config_hashes=canary_hashes,
         stable_config_hashes=stable_hashes,
@@ -74,6 +79,12 @@ def describe(status: HarnessDeploymentStatus, inputs: Inputs, limits: Limits | N
     stable, canary, rollout = inputs.stable, inputs.canary, inputs.spec.rollout
     revision = status.canary_revision
     phase, stage = status.phase, status.stage
+    held = inputs.credentials if inputs.credentials_hold else None
+    if phase is Phase.INITIALIZING and held is not None and stable.runs(inputs.revision):
+        return (
+            f"first deploy of revision {inputs.revision}: the stable track is up, but the"
+            f" model credential has not passed the preflight ({held.reason}: {held.message})"
+        )
     if phase is Phase.INITIALIZING:
         return (
             f"first deploy of revision {inputs.revision}: waiting for the stable track"
@@ -111,7 +122,10 @@ def describe(status: HarnessDeploymentStatus, inputs: Inputs, limits: Limits | N
             f" {status.canary_weight or 0}%)"
         )
     paused = "paused; " if status.paused else ""
-    if stage is Stage.WAITING_FOR_CANARY:
+    if stage is Stage.PREFLIGHT:
+        why = f"{held.reason}: {held.message}" if held is not None else "checking"
+        where = f"held before any traffic until the model credential passes preflight ({why})"
+    elif stage is Stage.WAITING_FOR_CANARY:
         where = (
             f"waiting for the canary to be ready ({canary.available}/{canary.desired}"
             " replicas available)"
