@@ -51,13 +51,14 @@ test-unit: venv ## unit tests only (no cluster)
 	  if [ $$rc -eq 5 ]; then echo "pytest ran no tests: failing" >&2; exit 1; fi; exit $$rc
 
 lint: venv ## ruff and mypy --strict
-	$(VENV)/bin/ruff check operator tests cluster bench scripts
-	$(VENV)/bin/ruff format --check operator tests cluster bench scripts
+	$(VENV)/bin/ruff check operator tests cluster bench scripts examples
+	$(VENV)/bin/ruff format --check operator tests cluster bench scripts examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict --python-version 3.11 examples/harness-app/src
 
 fmt: venv ## format and autofix
-	$(VENV)/bin/ruff format operator tests cluster bench scripts
-	$(VENV)/bin/ruff check --fix operator tests cluster bench scripts
+	$(VENV)/bin/ruff format operator tests cluster bench scripts examples
+	$(VENV)/bin/ruff check --fix operator tests cluster bench scripts examples
 
 docs: crds ## same as crds (docs/api.md is generated with the CRD)
 

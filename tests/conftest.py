@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client, config
 
 import localcluster
+from fakeapi import FakeModelAPI
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
 from scenarios import Harnesses, Kubectl, Releases
@@ -146,3 +147,17 @@ def releases(
     for sim, target in started:
         prometheus.remove_target(target)
         sim.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_api_server() -> Iterator[FakeModelAPI]:
+    """The local Anthropic-compatible model API (the one thing the test bed fakes)."""
+    with FakeModelAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def fake_api(fake_api_server: FakeModelAPI) -> FakeModelAPI:
+    """The fake model API, reset for this test (no keys, no models, no faults)."""
+    fake_api_server.reset()
+    return fake_api_server

@@ -117,8 +117,11 @@ class OperatorProcess:
         namespace: str,
         prometheus_url: str,
         resync_seconds: float = 2.0,
+        source: Path | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
+        self.source = source
+        """Run the operator package found here (e.g. an older release) instead of ours."""
         self.namespace = namespace
         self.prometheus_url = prometheus_url
         self.resync_seconds = resync_seconds
@@ -136,9 +139,13 @@ class OperatorProcess:
             "HARNESS_PROMETHEUS_URL": self.prometheus_url,
         }
         self._log = self.log_path.open("ab")
+        command = [str(Path(sys.executable).parent / "harness-operator")]
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
+            command = [sys.executable, "-m", "harness_operator"]
         self.proc = subprocess.Popen(
             [
-                str(Path(sys.executable).parent / "harness-operator"),
+                *command,
                 "run",
                 "--namespace",
                 self.namespace,

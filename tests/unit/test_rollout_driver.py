@@ -22,6 +22,7 @@ from typing import Any
 
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.api.status import HarnessDeploymentStatus, Phase, Stage
+from harness_operator.preflight import Verdict as PreflightVerdict
 from harness_operator.render import ReleaseState, revision
 from harness_operator.rollout import Inputs, Note, Plan, WorkloadState, advance, should_analyse
 
@@ -181,6 +182,8 @@ class Release:
     script: list[str] = field(default_factory=list)
     """Outcomes of the next rounds, in order."""
     controls: dict[str, str] = field(default_factory=dict)
+    credentials: PreflightVerdict | None = None
+    """The preflight verdict every tick sees (None: the spec has no model)."""
     remove_consumed: bool = True
     """Whether the fake controller removes consumed annotations (False: it crashed)."""
     stable: FakeDeployment = field(default_factory=FakeDeployment)
@@ -256,6 +259,7 @@ class Release:
             canary=self.canary.observe(self.now),
             analysis=canned_round(self.now, verdict) if verdict else None,
             controls=dict(self.controls),
+            credentials=self.credentials,
         )
         plan = advance(inputs)
         previous = self.history[-1].plan if self.history else None

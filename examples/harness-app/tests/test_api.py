@@ -12,7 +12,7 @@ from fakeapi import FakeModelAPI, Fault, ModelBehaviour
 from prometheus_client.parser import text_string_to_metric_families
 
 import harness_app
-from conftest import KEY, MODEL, Setenv, run, sample, serving, wait_until
+from apptest import KEY, MODEL, Setenv, run, sample, serving, wait_until
 
 LLM = {"provider": "anthropic", "model": MODEL}
 METERED = ModelBehaviour(

@@ -16,7 +16,7 @@ import pytest
 from fakeapi import FakeModelAPI, ModelBehaviour
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import KEY, MODEL, SRC, HarnessProcess
+from apptest import KEY, MODEL, SRC, HarnessProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,7 @@ import pytest
 from anthropic import AsyncAnthropicVertex
 from fakeapi import FakeModelAPI, ModelBehaviour
 
-from conftest import MODEL, Setenv, run, sample, serving
+from apptest import MODEL, Setenv, run, sample, serving
 from harness_app.config import Provider, load_config
 from harness_app.providers import build_client, check_credentials
 

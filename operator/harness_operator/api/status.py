@@ -251,6 +251,10 @@ class HarnessDeploymentStatus(StatusModel):
     stable_config_hashes: Annotated[dict[str, ShortString], Field(max_length=256)] | None = None
     """Content hashes of the ConfigMaps and Secrets (`ConfigMap/<name>`, `Secret/<name>`) the
     stable revision was released with."""
+    revision_aliases: Annotated[dict[str, ShortString], Field(max_length=16)] | None = None
+    """Revision ids an older operator gave to pods that are unchanged: the id this operator
+    computes, to the id the pods keep (so an upgrade neither releases nor restarts them).
+    Dropped once the id is no longer in use."""
     consumed_controls: Annotated[dict[str, AnnotationValue], Field(max_length=16)] | None = None
     """Control annotations already acted on (key to value), so that an annotation the
     operator has not removed yet is never acted on twice. An entry is dropped once its

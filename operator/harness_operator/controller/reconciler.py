@@ -215,15 +215,16 @@ class Reconciler:
             for key in (stable_key, canary_key)
         }
         annotations = body.get("metadata", {}).get("annotations") or {}
-        current_revision = revision(spec, hashes)
+        computed = revision(spec, hashes)
         adoption = adopt_revisions(
             status,
-            revision=current_revision,
+            revision=computed,
             stable_revision=_stable_revision(status),
             canary_runs_spec=_runs_spec(_owned(live[canary_key], hd.uid), status, hd, spec, hashes),
         )
         status = adoption.status
         outcome.notes += adoption.notes
+        current_revision = adoption.resolve(computed)
         inputs = Inputs(
             now=now,
             spec=spec,

@@ -66,6 +66,8 @@ class ReleaseState:
     """Share of requests also copied to the canary (responses discarded); 0 = off."""
     canary_match: tuple[Mapping[str, Any], ...] = ()
     """Istio HTTPMatchRequests whose requests go entirely to the canary (A/B)."""
+    revision_aliases: Mapping[str, str] = field(default_factory=dict)
+    """Computed revision -> the id its pods keep (see `rollout.adopt`): the pods' label."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.canary_weight <= 100:

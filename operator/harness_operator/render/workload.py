@@ -55,7 +55,7 @@ def render_deployment(
         },
         "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
         "progressDeadlineSeconds": spec.rollout.progress_deadline_seconds,
-        "template": pod_template(hd, track_spec, track, hashes),
+        "template": pod_template(hd, track_spec, track, hashes, state.revision_aliases),
     }
     return k8s_object(
         "apps/v1",
@@ -74,11 +74,18 @@ def _replicas(spec: HarnessDeploymentSpec, state: ReleaseState, track: Track) ->
 
 
 def pod_template(
-    hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track, config_hashes: Mapping[str, str]
+    hd: HarnessRef,
+    spec: HarnessDeploymentSpec,
+    track: Track,
+    config_hashes: Mapping[str, str],
+    aliases: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Pod template of a track running `spec` with these config contents."""
+    """Pod template of a track running `spec` with these config contents; its revision
+    label is the revision, or the id an older operator gave the same pods (`aliases`)."""
     template = _template(hd, spec, track, config_hashes)
-    template["metadata"]["labels"].update(pod_labels(hd.name, track, revision(spec, config_hashes)))
+    computed = revision(spec, config_hashes)
+    label = (aliases or {}).get(computed, computed)
+    template["metadata"]["labels"].update(pod_labels(hd.name, track, label))
     return template
 
 

@@ -37,6 +37,7 @@ from harness_operator.api.status import (
     RollbackRecord,
     Stage,
 )
+from harness_operator.rollout.adopt import prune_aliases
 from harness_operator.rollout.controls import (
     CONTROL_ABORT,
     CONTROL_PAUSE,
@@ -169,6 +170,7 @@ class _Tick:
         if self.status.phase != before.phase:
             self.set(last_transition_time=self.now)
         self.set(message=describe(self.status, self.inputs, self.limits))
+        self.set(revision_aliases=prune_aliases(self.status))
         state = release_state(self.status, self.inputs)
         self.set(
             stable_model=_model_of(state.stable_spec), canary_model=_model_of(state.canary_spec)

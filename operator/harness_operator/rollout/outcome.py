@@ -50,6 +50,7 @@ def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseSta
         stable_config_hashes=stable_hashes,
         mirror_percent=status.mirror_percent or 0,
         canary_match=tuple(spec.rollout.http_matches()) if status.canary_match else (),
+        revision_aliases=dict(status.revision_aliases or {}),
     )
 
 
