@@ -359,7 +359,8 @@ def test_each_provider_renders_its_environment(
         assert env == expected, provider
     vertex = apps.read_namespaced_deployment("vertex-stable", namespace).spec.template.spec
     mounted = [v for v in vertex.volumes if v.name == "harness-model-credentials"]
-    assert mounted and mounted[0].secret.secret_name == "model-key"
+    assert mounted
+    assert mounted[0].secret.secret_name == "model-key"
     bedrock = apps.read_namespaced_deployment("bedrock-stable", namespace).spec.template.spec
     assert bedrock.service_account_name == "agent-irsa"
 
@@ -427,7 +428,8 @@ def test_a_model_change_is_released_and_an_analysis_edit_is_not(
     )
     assert releasing["stableModel"] == f"anthropic/{SONNET}"
     columns = kubectl("get", "hd", "agent", "-n", namespace)
-    assert f"anthropic/{SONNET}" in columns and f"anthropic/{OPUS}" in columns
+    assert f"anthropic/{SONNET}" in columns
+    assert f"anthropic/{OPUS}" in columns
     done = eventually(
         lambda: (
             (s := status(harness)).get("phase") == "Ready"

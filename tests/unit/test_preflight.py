@@ -69,7 +69,8 @@ def test_anthropic_passes_with_a_free_models_call(api: FakeModelAPI) -> None:
         MODEL,
         KEY,
     )
-    assert verdict.latency_seconds is not None and verdict.latency_seconds < 5
+    assert verdict.latency_seconds is not None
+    assert verdict.latency_seconds < 5
 
 
 @pytest.mark.parametrize(
@@ -366,7 +367,8 @@ def test_concurrent_checks_are_bounded() -> None:
     try:
         for i in range(6):
             service.verdict(request(f"sk-test-distinct-key-{i:04d}"))
-        assert started.acquire(timeout=5) and started.acquire(timeout=5)
+        assert started.acquire(timeout=5)
+        assert started.acquire(timeout=5)
         assert not started.acquire(timeout=0.3), "a third check started while two ran"
         release.set()
         for _ in range(4):
