@@ -29,9 +29,19 @@ from harness_operator.api.types import (
 )
 
 CONDITION_READY = "Ready"
-"""The stable track is available and receives the traffic it should."""
+"""The latest revision serves all traffic from an available stable track (False while a
+release runs, and after a rollback)."""
 CONDITION_PROGRESSING = "Progressing"
 """A release is in flight (True) or the last one ended (False, with the reason)."""
+CONDITION_RECONCILING = "Reconciling"
+"""kstatus: True while the operator is still converging (a release or rollout runs)."""
+CONDITION_STALLED = "Stalled"
+"""kstatus: True when the operator cannot go on without a change from outside (a rollback,
+a refused credential, a spec that cannot be realised)."""
+CONDITION_RELEASED = "Released"
+"""The outcome of the latest release: True (`Promoted`, or `Deployed` for a first deploy),
+False (`RolledBack`), Unknown while one runs. For CI: `kubectl wait
+--for=condition=Released`."""
 CONDITION_CREDENTIALS_VALID = "CredentialsValid"
 """The model credential and model id of the current revision passed the preflight check
 (True), were refused by the provider (False, the release is held at weight 0), or could not

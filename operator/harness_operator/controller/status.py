@@ -1,10 +1,21 @@
 """Conditions of a HarnessDeployment, computed from what was observed (pure).
 
 The release engine decides phase, weights and release progress; this module adds what
-`kubectl wait` and humans read — `Ready`, `Progressing`, `Degraded`, `ConfigResolved` — and
-turns the result into the smallest merge patch against the current status (None when
-nothing changed, so a converged reconcile writes nothing). Transition times move only on a
-change.
+`kubectl wait`, GitOps tools and humans read, and turns the result into the smallest merge
+patch against the current status (None when nothing changed, so a converged reconcile writes
+nothing). Transition times move only on a change.
+
+Two vocabularies side by side:
+
+- the kstatus contract that Flux (and `kstatus`-based tools) read, in this order:
+  `observedGeneration` behind `metadata.generation` → in progress; `Reconciling=True` → in
+  progress; `Stalled=True` → failed; `Ready=True` → current. So `Reconciling` is True while
+  a release (or a first rollout) runs, `Stalled` is True after a rollback, while a release is
+  held by a refused credential, and while the spec cannot be realised, and `Ready` is True
+  only when the latest revision serves all traffic;
+- our own: `Released` (the outcome of the latest release, for CI: True `Promoted`, False
+  `RolledBack`, Unknown while one runs), `Progressing`, `Degraded`, `ConfigResolved`,
+  `CredentialsValid`, `ModelPinned`.
 """
 
 from __future__ import annotations
@@ -14,11 +25,18 @@ from datetime import datetime
 from typing import Any
 
 from harness_operator.api import CONDITION_CONFIG_RESOLVED, CONDITION_PROGRESSING, CONDITION_READY
-from harness_operator.api.status import CONDITION_CREDENTIALS_VALID, RELEASE_PHASES, Phase
-
-__all__ = ["CONDITION_CREDENTIALS_VALID"]
+from harness_operator.api.status import (
+    CONDITION_CREDENTIALS_VALID,
+    CONDITION_RECONCILING,
+    CONDITION_RELEASED,
+    CONDITION_STALLED,
+    RELEASE_PHASES,
+    Phase,
+)
 from harness_operator.preflight import Verdict
 from harness_operator.rollout import WorkloadState
+
+__all__ = ["CONDITION_CREDENTIALS_VALID"]
 
 CONDITION_MODEL_PINNED = "ModelPinned"
 """False when `spec.model.name` is an alias the provider may re-point (the SDK knows a dated
@@ -28,6 +46,8 @@ CONDITION_DEGRADED = "Degraded"
 runs is left running."""
 
 Obj = dict[str, Any]
+Cond = tuple[str, str, str]
+"""(status, reason, message)."""
 
 
 @dataclass(frozen=True)
@@ -52,79 +72,145 @@ class Observation:
     model_alias_of: str | None = None
     """The dated snapshot `spec.model.name` is an alias of, if it is one."""
 
+    @property
+    def held(self) -> Verdict | None:
+        """The verdict, when it keeps the latest revision away from traffic."""
+        return self.credentials if self.credentials and self.credentials.holds else None
+
 
 def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime) -> Obj:
-    """`release` (the engine's status) plus observedGeneration and the four conditions.
-    A problem overrides the phase with `Failed`; the release fields are kept as they were."""
+    """`release` (the engine's status) plus observedGeneration and the conditions. A
+    problem overrides the phase with `Failed` when nothing runs yet; a release in flight
+    keeps its phase (it is only held)."""
     status = dict(release)
     status["observedGeneration"] = seen.generation
-    available, wanted = seen.stable.available, seen.stable.desired
-    complete = seen.stable.ready
+    if seen.problems and status.get("phase") in (None, Phase.INITIALIZING, Phase.FAILED):
+        status["phase"] = str(Phase.FAILED)
     phase = status.get("phase")
-
-    if seen.problems:
-        if phase in (None, str(Phase.INITIALIZING), str(Phase.FAILED)):
-            # Nothing runs yet. A release in flight keeps its phase: it is only held.
-            status["phase"] = str(Phase.FAILED)
-        degraded = (
-            "True",
-            seen.problems[0].reason,
-            "; ".join(p.message for p in seen.problems),
-        )
-        progressing = ("False", "Blocked", "waiting for the problem in Degraded to be fixed")
-    else:
-        degraded = ("False", "AsExpected", "every generated object is applied")
-        if phase in RELEASE_PHASES:
-            progressing = ("True", str(phase), str(status.get("message") or phase))
-        elif phase == Phase.ROLLED_BACK:
-            progressing = ("False", "RolledBack", str(status.get("message") or "rolled back"))
-        elif complete:
-            progressing = ("False", "Complete", "the stable track runs the latest revision")
-        else:
-            progressing = ("True", "RollingOut", "the stable track is rolling out")
-
-    held = seen.credentials if seen.credentials is not None and seen.credentials.holds else None
-    if complete and held is not None and phase in (None, str(Phase.INITIALIZING)):
-        ready = ("False", "CredentialsNotVerified", "the model credential has not passed preflight")
-    elif complete:
-        ready = ("True", "StableAvailable", f"{available}/{wanted} stable replicas available")
-    elif not seen.stable.exists:
-        ready = ("False", "NotCreated", "the stable Deployment does not exist yet")
-    else:
-        ready = ("False", "StableUnavailable", f"{available}/{wanted} stable replicas available")
-
-    if seen.missing_configs:
-        resolved = ("False", "Missing", "missing: " + ", ".join(seen.missing_configs))
-    else:
-        resolved = ("True", "Resolved", "every referenced ConfigMap and Secret exists")
-
-    status["conditions"] = [
-        _condition(current, CONDITION_READY, *ready, seen.generation, now),
-        _condition(current, CONDITION_PROGRESSING, *progressing, seen.generation, now),
-        _condition(current, CONDITION_DEGRADED, *degraded, seen.generation, now),
-        _condition(current, CONDITION_CONFIG_RESOLVED, *resolved, seen.generation, now),
+    message = str(status.get("message") or phase)
+    rollback = status.get("rollback") or {}
+    conditions: list[tuple[str, Cond]] = [
+        (CONDITION_READY, _ready(seen, phase, message)),
+        (CONDITION_RECONCILING, _reconciling(seen, phase, message)),
+        (CONDITION_STALLED, _stalled(seen, phase, rollback)),
+        (CONDITION_RELEASED, _released(seen, status, rollback)),
+        (CONDITION_PROGRESSING, _progressing(seen, phase, message)),
+        (CONDITION_DEGRADED, _degraded(seen)),
+        (CONDITION_CONFIG_RESOLVED, _resolved(seen)),
     ]
     if seen.credentials is not None:
         verdict = seen.credentials
-        credentials = (verdict.condition_status, verdict.reason, verdict.message)
-        status["conditions"].append(
-            _condition(current, CONDITION_CREDENTIALS_VALID, *credentials, seen.generation, now)
-        )
-        if seen.model_alias_of is not None:
-            pinned = (
-                "False",
-                "ModelAlias",
-                f"spec.model.name is an alias of {seen.model_alias_of}, which the provider may"
-                " re-point; pin the snapshot id to release model changes deliberately",
+        conditions.append(
+            (
+                CONDITION_CREDENTIALS_VALID,
+                (verdict.condition_status, verdict.reason, verdict.message),
             )
-        else:
-            pinned = ("True", "Pinned", "spec.model.name names one model snapshot")
-        status["conditions"].append(
-            _condition(current, CONDITION_MODEL_PINNED, *pinned, seen.generation, now)
         )
+        conditions.append((CONDITION_MODEL_PINNED, _pinned(seen.model_alias_of)))
+    status["conditions"] = [
+        _condition(current, type_, *cond, seen.generation, now) for type_, cond in conditions
+    ]
     if status.get("phase") != current.get("phase") and seen.problems:
         status["lastTransitionTime"] = _timestamp(now)
     return status
+
+
+def _ready(seen: Observation, phase: object, message: str) -> Cond:
+    """True only when the latest revision serves all traffic from an available stable
+    track: `kubectl wait --for=condition=Ready` waits for a release to be promoted."""
+    stable = seen.stable
+    counts = f"{stable.available}/{stable.desired} stable replicas available"
+    if seen.problems:
+        return ("False", seen.problems[0].reason, "the spec cannot be realised; see Degraded")
+    if seen.held is not None and phase in (None, Phase.INITIALIZING):
+        return ("False", "CredentialsNotVerified", "the model credential has not passed preflight")
+    if phase in RELEASE_PHASES:
+        return ("False", "Releasing", message)
+    if phase == Phase.ROLLED_BACK:
+        return ("False", "RolledBack", message)
+    if not stable.exists:
+        return ("False", "NotCreated", "the stable Deployment does not exist yet")
+    if not stable.ready or phase != Phase.READY:
+        return ("False", "StableUnavailable", counts)
+    return ("True", "StableAvailable", counts)
+
+
+def _reconciling(seen: Observation, phase: object, message: str) -> Cond:
+    """True while the operator is still converging on the spec: a release or a rollout in
+    progress. A held release is Stalled, not Reconciling (kstatus reads this one first)."""
+    if seen.problems or (seen.held is not None and seen.held.condition_status == "False"):
+        return ("False", "Stalled", "see Stalled")
+    if phase in RELEASE_PHASES:
+        return ("True", "Releasing", message)
+    if phase in (None, Phase.INITIALIZING) or (phase == Phase.DEGRADED and seen.stable.exists):
+        return ("True", "RollingOut", message)
+    return ("False", "Reconciled", "nothing is in progress")
+
+
+def _stalled(seen: Observation, phase: object, rollback: Obj) -> Cond:
+    """True when the operator cannot go on without a change from outside."""
+    if seen.problems:
+        return ("True", seen.problems[0].reason, "; ".join(p.message for p in seen.problems))
+    held = seen.held
+    if held is not None and held.condition_status == "False":
+        return ("True", held.reason, f"the model credential was refused: {held.message}")
+    if phase == Phase.ROLLED_BACK:
+        why = str(rollback.get("message") or "the release was rolled back")
+        return ("True", "RolledBack", why)
+    return ("False", "NotStalled", "nothing blocks progress")
+
+
+def _released(seen: Observation, status: Obj, rollback: Obj) -> Cond:
+    """The outcome of the latest release (the first deploy counts as one)."""
+    phase = status.get("phase")
+    if phase in RELEASE_PHASES:
+        return ("Unknown", "Releasing", f"releasing revision {status.get('canaryRevision')}")
+    if phase == Phase.ROLLED_BACK:
+        why = str(rollback.get("message") or "rolled back")
+        return ("False", "RolledBack", f"revision {rollback.get('revision')} rolled back: {why}")
+    if seen.problems:
+        return ("False", "Blocked", "the spec cannot be realised; see Degraded")
+    if phase == Phase.READY:
+        revision = status.get("stableRevision")
+        if status.get("releaseCount"):
+            return ("True", "Promoted", f"revision {revision} was promoted and serves all traffic")
+        return ("True", "Deployed", f"revision {revision} was deployed and serves all traffic")
+    return ("Unknown", "Deploying", "the first deploy is in progress")
+
+
+def _progressing(seen: Observation, phase: object, message: str) -> Cond:
+    if seen.problems:
+        return ("False", "Blocked", "waiting for the problem in Degraded to be fixed")
+    if phase in RELEASE_PHASES:
+        return ("True", str(phase), message)
+    if phase == Phase.ROLLED_BACK:
+        return ("False", "RolledBack", message)
+    if seen.stable.ready:
+        return ("False", "Complete", "the stable track runs the latest revision")
+    return ("True", "RollingOut", "the stable track is rolling out")
+
+
+def _degraded(seen: Observation) -> Cond:
+    if seen.problems:
+        return ("True", seen.problems[0].reason, "; ".join(p.message for p in seen.problems))
+    return ("False", "AsExpected", "every generated object is applied")
+
+
+def _resolved(seen: Observation) -> Cond:
+    if seen.missing_configs:
+        return ("False", "Missing", "missing: " + ", ".join(seen.missing_configs))
+    return ("True", "Resolved", "every referenced ConfigMap and Secret exists")
+
+
+def _pinned(alias_of: str | None) -> Cond:
+    if alias_of is None:
+        return ("True", "Pinned", "spec.model.name names one model snapshot")
+    return (
+        "False",
+        "ModelAlias",
+        f"spec.model.name is an alias of {alias_of}, which the provider may re-point; pin"
+        " the snapshot id to release model changes deliberately",
+    )
 
 
 def _condition(
