@@ -2,7 +2,7 @@
 # Builds (or reuses) every third-party binary the local cluster needs, into a
 # cache outside the work tree keyed by version. Nothing here is committed.
 # Each step runs in a subshell, so its `cd` never leaks into the next one.
-# Usage: cluster/build.sh [all|k8s|etcd|kwok|istio|prometheus|kubectl]
+# Usage: cluster/build.sh [all|k8s|etcd|kwok|istio|prometheus|kubectl|podman]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
@@ -127,6 +127,26 @@ PY
   rm -rf "$tmp"
 )
 
+ensure_podman() (
+  # Real containers for the reference harness and the operator image (podman with runc,
+  # a base image from Debian packages: docs/development.md).
+  local missing=()
+  for tool in podman runc mmdebstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  log "installing ${missing[*]} (Debian packages)"
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "podman, runc and mmdebstrap are needed; install them or run as root" >&2; exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -qq podman runc mmdebstrap >/dev/null 2>&1 || {
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq podman runc mmdebstrap >/dev/null
+  }
+)
+
 what="${1:-all}"
 case "$what" in
   k8s) build_k8s ;;
@@ -135,8 +155,9 @@ case "$what" in
   istio) fetch_istio ;;
   prometheus) fetch_prometheus ;;
   kubectl) fetch_kubectl ;;
+  podman) ensure_podman ;;
   all)
-    fetch_kubectl; fetch_prometheus; fetch_istio; build_kwok; build_etcd; build_k8s
+    ensure_podman; fetch_kubectl; fetch_prometheus; fetch_istio; build_kwok; build_etcd; build_k8s
     # The Go build cache (~3.6 GB) only speeds up a rebuild of the same versions, which
     # never happens: binaries are cached by version. Keep the module cache (istio CRDs).
     rm -rf "$GOCACHE" ;;

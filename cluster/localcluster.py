@@ -362,7 +362,20 @@ def _pids_under(path: Path) -> list[int]:
     return found
 
 
+def remove_containers() -> None:
+    """Containers the pod runner started and a crashed test left behind."""
+    if shutil.which("podman") is None:
+        return
+    sys.path.insert(0, str(HERE))
+    try:
+        import podrunner  # needs the venv (kubernetes); skip when run by a bare python3
+    except ImportError:
+        return
+    podrunner.cleanup_leftovers()
+
+
 def down(quiet: bool = False) -> None:
+    remove_containers()
     # Collect first: an exiting process loses its command line before it is gone.
     pids = set(_pids_under(RUN_DIR)) | _extra_pids()
     state = load_state()

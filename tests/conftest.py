@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+import images
 import localcluster
 from fakeapi import FakeModelAPI
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
+from podrunner import PodRunner, cleanup_leftovers
 from scenarios import Harnesses, Kubectl, Releases
 from testbed import OperatorProcess, Prometheus, install_crds
 
@@ -161,3 +163,32 @@ def fake_api(fake_api_server: FakeModelAPI) -> FakeModelAPI:
     """The fake model API, reset for this test (no keys, no models, no faults)."""
     fake_api_server.reset()
     return fake_api_server
+
+
+@pytest.fixture(scope="session")
+def harness_image() -> str:
+    """The reference harness's image (examples/harness-app), built with podman on the
+    local base image, or reused when its inputs did not change."""
+    return images.harness_image()
+
+
+@pytest.fixture
+def pod_runner(
+    api_client: client.ApiClient, prometheus: Prometheus, namespace: str, tmp_path: Path
+) -> Iterator[Callable[[dict[str, str]], PodRunner]]:
+    """Factory: `pod_runner({"localhost/harness-app:1.0": image})` runs real containers for
+    this namespace's ready harness pods (see cluster/podrunner.py) until the test ends."""
+    started: list[PodRunner] = []
+
+    def make(image_map: dict[str, str]) -> PodRunner:
+        runner = PodRunner(
+            api_client, namespace, prometheus.targets_dir, image_map, tmp_path / "pods"
+        )
+        started.append(runner.start())
+        return runner
+
+    yield make
+    for runner in started:
+        runner.stop()
+    if started:
+        cleanup_leftovers()
