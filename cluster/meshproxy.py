@@ -227,7 +227,8 @@ class TaskLoad:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:

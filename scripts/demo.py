@@ -1,25 +1,32 @@
-"""`make demo`: harness-operator doing the real thing on the embedded local cluster.
+"""`make demo`: harness-operator releasing a real agent harness on the embedded local cluster.
 
 1. starts the local cluster (control plane, kwok nodes, Istio CRDs, Prometheus) if needed,
-2. installs the CRDs and runs the operator (its console script),
-3. starts the traffic simulator, which follows the VirtualService weights and is scraped by
-   Prometheus,
-4. deploys a HarnessDeployment, then releases a healthy version that is promoted step by
-   step, then a bad one (the canary's error rate jumps) that the operator rolls back on its
-   own,
-5. shows live progress, prints a summary with timings, and stops everything it started
+   builds the reference harness's image with podman (cached), installs the CRDs and runs
+   the operator (its console script);
+2. starts the local model API (the one faked component), the pod runner (a real container
+   of `examples/harness-app` per ready pod, scraped by Prometheus with its pod's labels),
+   the weight-following mesh proxy and a steady task load through it;
+3. deploys the harness on model A, then releases
+   - a prompt change (a ConfigMap edit), promoted step by step;
+   - a model change whose cost per task doubles, rolled back on cost by the analysis;
+   - a rotation of the model key to a key the provider refuses: held by the credential
+     preflight, with no canary pods and no traffic;
+4. shows live progress, prints a summary with timings, and stops everything it started
    (unless DEMO_KEEP=1, to explore with kubectl and kubectl-harness afterwards).
 
-Exits 0 when both releases ended as expected.
+Exits 0 when every scene ended as expected.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,44 +39,66 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+import images
 import localcluster
+from fakeapi import FakeModelAPIClient, ModelBehaviour
 from harness_operator.cli.view import ReleaseView, render
-from harness_operator.kube import Kube
-from harness_operator.sim import TrafficSim
+from meshproxy import MeshProxy, TaskLoad
+from podrunner import PodRunner
 from scenarios import Harnesses, Kubectl
-from testbed import OperatorProcess, Prometheus, fresh_namespace, install_crds
+from testbed import OperatorProcess, Prometheus, canary_weight, fresh_namespace, install_crds
 
 NAMESPACE = "harness-demo"
 NAME = "pr-reviewer"
+IMAGE = "localhost/harness-app:1.0"
+MODEL_A, MODEL_B = "claude-sonnet-4-6", "claude-opus-4-6"
+GOOD_KEY = "sk-demo-good-7a3e91c2"
+BAD_KEY = "sk-demo-revoked-0f4b6d8e"
+PROMPT_V1 = "You review pull requests. Be brief."
+PROMPT_V2 = "You review pull requests. Be brief, and cite the lines you mean."
 console = Console()
 
-SPEC: dict[str, Any] = {
-    "image": "ghcr.io/acme/pr-reviewer:1.4.0",
-    "port": 8000,
-    "replicas": 2,
-    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
-    "service": {"port": 80, "hosts": ["pr-reviewer.harness-demo.svc.cluster.local"]},
-    "rollout": {
-        "steps": [{"weight": 10}, {"weight": 25}, {"weight": 50}, {"weight": 75}],
-        "interval": "5s",
-    },
-    "analysis": {
-        "window": "20s",
-        "checkInterval": "1s",
-        "failureLimit": 2,
-        "minRequests": 30,
-        "checks": [
-            {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
-            {"name": "latency-p95", "builtin": "latencyP95", "relativeToStable": {"max": 1.5}},
-            {"name": "cost", "builtin": "costPerRequest", "relativeToStable": {"max": 1.25}},
-        ],
-    },
-}
+
+def spec(base_url: str, model: str = MODEL_A) -> dict[str, Any]:
+    return {
+        "image": IMAGE,
+        "port": 8080,
+        "replicas": 2,
+        "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+        "env": [{"name": "HARNESS_MAX_CONCURRENCY", "value": "8"}],
+        "model": {
+            "provider": "anthropic",
+            "name": model,
+            "baseURL": base_url,
+            "credentials": {"secretRef": {"name": "anthropic", "key": "api-key"}},
+            "systemPromptRef": {"name": "prompts", "key": "system"},
+        },
+        "rollout": {
+            "steps": [{"weight": 10}, {"weight": 25}, {"weight": 50}, {"weight": 75}],
+            "interval": "6s",
+            "progressDeadlineSeconds": 120,
+        },
+        "analysis": {
+            "window": "20s",
+            "checkInterval": "1s",
+            "failureLimit": 2,
+            "minRequests": 10,
+            "checks": [
+                {"name": "error-rate", "builtin": "errorRate", "max": 0.05},
+                {"name": "latency-p95", "builtin": "latencyP95", "relativeToStable": {"max": 2}},
+                {
+                    "name": "cost-per-task",
+                    "builtin": "costPerRequest",
+                    "relativeToStable": {"max": 1.25},
+                },
+            ],
+        },
+    }
 
 
 @dataclass
 class Result:
-    release: str
+    scene: str
     expected: str
     outcome: str
     seconds: float
@@ -81,27 +110,43 @@ class Result:
 
 
 class Demo:
-    def __init__(self, state: localcluster.State) -> None:
+    def __init__(self, state: localcluster.State, fake: FakeModelAPIClient) -> None:
         api = config.new_client_from_config(config_file=state.kubeconfig)
-        kubectl = Kubectl(state.kubectl, state.kubeconfig)
-        self.harness = Harnesses(client.CustomObjectsApi(api), kubectl, NAMESPACE)
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.harness = Harnesses(self.custom, Kubectl(state.kubectl, state.kubeconfig), NAMESPACE)
+        self.fake = fake
 
     def hd(self) -> dict[str, Any]:
         return self.harness.get(NAME)
 
-    def apply(self, spec: dict[str, Any]) -> None:
-        """Create the HarnessDeployment, or update its spec when it exists."""
-        err = self.harness.try_create(NAME, spec)
-        if err is None:
-            return
-        if err.status != 409:
-            raise err
-        self.harness.patch_spec(NAME, spec)
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.hd().get("status") or {}
+        return result
+
+    def put(self, kind: str, name: str, data: dict[str, str]) -> None:
+        meta = client.V1ObjectMeta(name=name)
+        if kind == "Secret":
+            body: Any = client.V1Secret(metadata=meta, string_data=data)
+            create, replace = (
+                self.core.create_namespaced_secret,
+                self.core.replace_namespaced_secret,
+            )
+        else:
+            body = client.V1ConfigMap(metadata=meta, data=data)
+            create = self.core.create_namespaced_config_map
+            replace = self.core.replace_namespaced_config_map
+        try:
+            create(NAMESPACE, body)
+        except client.ApiException as err:
+            if err.status != 409:
+                raise
+            replace(name, NAMESPACE, body)
 
     def follow(
-        self, title: str, done: set[str], since_revision: str | None, limit: float
+        self, title: str, done: Callable[[dict[str, Any]], bool], limit: float, extra: str = ""
     ) -> dict[str, Any]:
-        """Live view until the phase is in `done` (for a release other than `since_revision`)."""
+        """Live view until `done(status)`, or `limit` seconds."""
         started = time.monotonic()
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
@@ -109,97 +154,189 @@ class Demo:
                 status = hd.get("status") or {}
                 live.update(
                     Group(
-                        f"[bold]{title}[/]  ({time.monotonic() - started:4.1f}s)",
+                        f"[bold]{title}[/]  ({time.monotonic() - started:4.1f}s){extra}",
                         render(ReleaseView.from_object(hd)),
                     )
                 )
-                finished = status.get("phase") in done and (
-                    since_revision is None or status.get("canaryRevision") != since_revision
-                )
-                if finished or time.monotonic() - started > limit:
+                if done(status) or time.monotonic() - started > limit:
                     return hd
                 time.sleep(0.25)
 
 
-def run(demo: Demo, sim: TrafficSim) -> list[Result]:
-    results = []
-
-    console.rule("1. deploy pr-reviewer 1.4.0")
-    started = time.monotonic()
-    demo.apply(SPEC)
-    hd = demo.follow("deploying", {"Ready"}, None, 120)
-    stable = (hd.get("status") or {}).get("stableRevision", "")
-    results.append(
-        Result(
-            "deploy 1.4.0",
+def released(previous: str) -> Callable[[dict[str, Any]], bool]:
+    """The release of something other than `previous` ended (promoted or rolled back)."""
+    return lambda s: (
+        s.get("canaryRevision") != previous
+        and s.get("phase")
+        in (
             "Ready",
-            hd["status"].get("phase", "?"),
-            time.monotonic() - started,
-            f"stable revision {stable}",
+            "RolledBack",
         )
     )
 
-    console.rule("2. release 1.5.0 — a healthy canary")
-    time.sleep(5)  # let the stable track build up a window of metrics
+
+def run(demo: Demo, runner: PodRunner, load: TaskLoad, proxy: MeshProxy) -> list[Result]:
+    results = []
+    fake_url = demo.fake.url
+
+    console.rule(f"1. deploy pr-reviewer on {MODEL_A}")
     started = time.monotonic()
-    demo.apply({**SPEC, "image": "ghcr.io/acme/pr-reviewer:1.5.0"})
-    time.sleep(1)
-    hd = demo.follow("releasing 1.5.0", {"Ready", "RolledBack"}, stable, 180)
+    demo.put("Secret", "anthropic", {"api-key": GOOD_KEY})
+    demo.put("ConfigMap", "prompts", {"system": PROMPT_V1})
+    demo.harness.create(NAME, spec(fake_url))
+    hd = demo.follow("deploying", lambda s: s.get("phase") == "Ready", 120)
+    status = hd.get("status") or {}
+    runner.wait_for(
+        lambda pods: len([p for p in pods if p.ready]) >= 2, timeout=60, what="the containers"
+    )
+    load.start()  # the tasks flow once the harness answers
+    results.append(
+        Result(
+            "deploy",
+            "Ready",
+            status.get("phase", "?"),
+            time.monotonic() - started,
+            f"{status.get('stableModel')}, revision {status.get('stableRevision')},"
+            " credential verified before Ready",
+        )
+    )
+    stable = str(status.get("stableRevision", ""))
+
+    console.rule("2. release a prompt change (ConfigMap edit)")
+    time.sleep(8)  # let Prometheus see a window of the stable track's tasks
+    started = time.monotonic()
+    demo.put("ConfigMap", "prompts", {"system": PROMPT_V2})
+    hd = demo.follow("releasing the new prompt", released(stable), 180)
     status = hd["status"]
     results.append(
         Result(
-            "release 1.5.0 (healthy)",
+            "prompt change",
             "Ready",
             status.get("phase", "?"),
             time.monotonic() - started,
             f"promoted through 10/25/50/75 %, stable now {status.get('stableRevision')}",
         )
     )
-    stable = status.get("stableRevision", stable)
+    stable = str(status.get("stableRevision", stable))
 
-    console.rule("3. release 1.6.0 — its error rate jumps to 30 %")
-    sim.set_track("canary", error_rate=0.30)
+    console.rule(f"3. release a model change to {MODEL_B}: it costs about 3x as much per task")
     started = time.monotonic()
-    demo.apply({**SPEC, "image": "ghcr.io/acme/pr-reviewer:1.6.0"})
-    time.sleep(1)
-    hd = demo.follow("releasing 1.6.0", {"RolledBack", "Ready"}, stable, 180)
+    demo.harness.patch_spec(NAME, {"model": spec(fake_url, MODEL_B)["model"]})
+    hd = demo.follow(f"releasing {MODEL_B}", released(stable), 180)
     status = hd["status"]
     rollback = status.get("rollback") or {}
+    cost = next(
+        (
+            r
+            for r in (status.get("lastAnalysis") or {}).get("results", [])
+            if r["name"] == "cost-per-task"
+        ),
+        {},
+    )
     results.append(
         Result(
-            "release 1.6.0 (bad)",
+            f"model change to {MODEL_B}",
             "RolledBack",
             status.get("phase", "?"),
             time.monotonic() - started,
-            f"{rollback.get('check')} = {float(rollback.get('value') or 0):.3f} breached"
-            f" max {rollback.get('max')}; traffic back on {stable}",
+            f"{rollback.get('check')}: canary ${float(cost.get('value') or 0):.4f} vs stable"
+            f" ${float(cost.get('stableValue') or 0):.4f} per task"
+            f" (max {rollback.get('max')}x); traffic back on {stable}",
         )
     )
-    sim.set_track("canary", error_rate=0.0)
+    demo.harness.patch_spec(NAME, {"model": spec(fake_url, MODEL_A)["model"]})
+    demo.follow("back to the stable model", lambda s: s.get("phase") == "Ready", 30)
+
+    console.rule("4. rotate the key to one the provider refuses")
+    started = time.monotonic()
+    demo.put("Secret", "anthropic", {"api-key": BAD_KEY})
+    canary_traffic = []
+
+    def held(status: dict[str, Any]) -> bool:
+        canary_traffic.append(canary_weight(demo.custom, NAMESPACE, NAME))
+        credentials = next(
+            (c for c in status.get("conditions") or [] if c["type"] == "CredentialsValid"), {}
+        )
+        return credentials.get("status") == "False" and len(canary_traffic) > 40
+
+    hd = demo.follow("held by the credential preflight", held, 60)
+    status = hd["status"]
+    credentials = next(
+        (c for c in status.get("conditions") or [] if c["type"] == "CredentialsValid"), {}
+    )
+    outcome = (
+        "Held"
+        if status.get("stage") == "Preflight" and not any(canary_traffic)
+        else str(status.get("phase"))
+    )
+    results.append(
+        Result(
+            "bad key",
+            "Held",
+            outcome,
+            time.monotonic() - started,
+            f"CredentialsValid={credentials.get('status')} ({credentials.get('reason')}), canary"
+            f" weight {max(canary_traffic or [0])} %, stable {status.get('stableRevision')}"
+            " keeps serving",
+        )
+    )
+    served = proxy.stats()
+    console.print(
+        f"tasks: {load.outcomes[200]} answered, by track {served};"
+        f" model API calls: {len(demo.fake.requests())}"
+    )
     return results
 
 
 def summary(results: list[Result]) -> None:
-    table = Table(title="harness-operator demo")
-    for column in ("step", "expected", "outcome", "time", "detail"):
+    table = Table(title="harness-operator demo: the reference harness on a real data path")
+    for column in ("scene", "expected", "outcome", "time", "detail"):
         table.add_column(column)
     for r in results:
         colour = "green" if r.ok else "red"
         table.add_row(
-            r.release, r.expected, f"[{colour}]{r.outcome}[/]", f"{r.seconds:.1f}s", r.detail
+            r.scene, r.expected, f"[{colour}]{r.outcome}[/]", f"{r.seconds:.1f}s", r.detail
         )
     console.print(table)
 
 
+def start_fake(logdir: Path) -> tuple[subprocess.Popen[bytes], FakeModelAPIClient]:
+    """The model API in its own process, so it can outlive the demo (DEMO_KEEP)."""
+    state_file = logdir / "fakeapi.json"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "cluster" / "fakeapi.py"), "--state-file", str(state_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=(logdir / "fakeapi.log").open("ab"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the fake model API did not start; see {logdir}/fakeapi.log")
+        time.sleep(0.1)
+    fake = FakeModelAPIClient(json.loads(state_file.read_text())["url"])
+    fake.accept_key(GOOD_KEY)
+    fake.set_model(MODEL_A, ModelBehaviour(latency_seconds=0.05, output_tokens=400, tool_turns=1))
+    # Model B costs more per token and writes twice as much: cost per task about 3x.
+    fake.set_model(MODEL_B, ModelBehaviour(latency_seconds=0.05, output_tokens=800, tool_turns=1))
+    return proc, fake
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        return serve(sys.argv[2])
     keep = os.environ.get("DEMO_KEEP") == "1"
     started_cluster = not localcluster.is_running()
     console.print("[bold]starting the local cluster[/] (first run builds Kubernetes from source)")
     state = localcluster.up()
+    console.print("[bold]building the reference harness image[/] (cached after the first run)")
+    harness_image = images.harness_image()
     install_crds(ROOT)
     fresh_namespace(NAMESPACE)
     os.environ["KUBECONFIG"] = state.kubeconfig
     logdir = Path(tempfile.mkdtemp(prefix="harness-demo-"))
+    fake_proc, fake = start_fake(logdir)
     operator = OperatorProcess(
         state.kubeconfig,
         logdir / "operator.log",
@@ -208,45 +345,37 @@ def main() -> int:
         resync_seconds=10.0,
     )
     prometheus = Prometheus(state.prometheus_url, Path(state.prometheus_targets_dir))
-    sim = TrafficSim(Kube(), NAMESPACE, NAME, rps=60.0, seed=1)
-    target = prometheus.add_target(sim.start(), {"suite": "demo"})
-    console.print(f"operator log: {operator.log_path}")
+    api = config.new_client_from_config(config_file=state.kubeconfig)
+    runner = PodRunner(
+        api, NAMESPACE, prometheus.targets_dir, {IMAGE: harness_image}, logdir / "pods"
+    ).start()
+    demo = Demo(state, fake)
+    proxy = MeshProxy(_vs_reader(demo.custom), NAMESPACE, NAME, runner).start()
+    load = TaskLoad(proxy.url, rate=8.0, concurrency=16, max_seconds=900)
+    console.print(f"logs: {logdir}")
     ok = False
     try:
-        results = run(Demo(state), sim)
+        results = run(demo, runner, load, proxy)
         summary(results)
         ok = all(r.ok for r in results)
     finally:
-        prometheus.remove_target(target)
-        sim.stop()
+        load.stop()
+        proxy.stop()
+        runner.stop()
         if keep:
-            # Leave the operator running and keep traffic flowing; `make cluster-down`
-            # stops both with the cluster.
             localcluster.adopt(operator.proc.pid)
-            port = localcluster.free_port()
-            traffic = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "harness_operator.sim",
-                    "--namespace",
-                    NAMESPACE,
-                    "--name",
-                    NAME,
-                    "--port",
-                    str(port),
-                    "--rps",
-                    "30",
-                ],
+            localcluster.adopt(fake_proc.pid)
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(logdir)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=(logdir / "serve.log").open("ab"),
                 start_new_session=True,
             )
-            localcluster.adopt(traffic.pid)
-            prometheus.add_target(port, {"suite": "demo"})
+            localcluster.adopt(server.pid)
             console.print(
-                f"\nkept running (operator, traffic, cluster). Explore with:\n"
+                f"\nkept running (operator, model API, harness containers, task load)."
+                f" Explore with:\n"
                 f"  export KUBECONFIG={state.kubeconfig}\n"
                 f"  kubectl get hd,deploy,svc,vs -n {NAMESPACE}\n"
                 f"  PATH=$PWD/.venv/bin:$PATH kubectl harness status {NAME} -n {NAMESPACE}\n"
@@ -254,10 +383,50 @@ def main() -> int:
             )
         else:
             operator.stop()
+            os.killpg(fake_proc.pid, signal.SIGTERM)
+            fake_proc.wait(timeout=10)
             localcluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
             if started_cluster:
                 localcluster.down(quiet=True)
     return 0 if ok else 1
+
+
+def _vs_reader(custom: client.CustomObjectsApi) -> Callable[[], dict[str, Any] | None]:
+    def read() -> dict[str, Any] | None:
+        try:
+            vs: dict[str, Any] = custom.get_namespaced_custom_object(
+                "networking.istio.io", "v1", NAMESPACE, "virtualservices", NAME
+            )
+        except client.ApiException:
+            return None
+        return vs
+
+    return read
+
+
+def serve(logdir: str) -> int:
+    """DEMO_KEEP: keep the harness containers, the mesh and a light load running until
+    `make cluster-down` stops this process."""
+    state = localcluster.load_state()
+    assert state is not None
+    api = config.new_client_from_config(config_file=state.kubeconfig)
+    runner = PodRunner(
+        api,
+        NAMESPACE,
+        Path(state.prometheus_targets_dir),
+        {IMAGE: images.harness_image()},
+        Path(logdir) / "pods",
+    ).start()
+    proxy = MeshProxy(_vs_reader(client.CustomObjectsApi(api)), NAMESPACE, NAME, runner).start()
+    load = TaskLoad(proxy.url, rate=2.0, concurrency=8, max_seconds=4 * 3600).start()
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    while not stop["now"]:
+        time.sleep(0.5)
+    load.stop()
+    proxy.stop()
+    runner.stop()
+    return 0
 
 
 if __name__ == "__main__":
