@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_CACHE_DIR ?= $(CACHE)/uv-cache
 
-.PHONY: help docs venv build cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
+.PHONY: help docs venv build requirements cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ fmt: venv ## format and autofix
 	$(VENV)/bin/ruff check --fix operator tests cluster bench scripts examples
 
 docs: crds ## same as crds (docs/api.md is generated with the CRD)
+
+requirements: venv ## export uv.lock as requirements.lock (the operator image installs it)
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt -q -o requirements.lock
 
 crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
 	$(PY) -m harness_operator.api.crdgen

@@ -233,6 +233,11 @@ def harness_image() -> str:
     return build_image(HARNESS_CONTEXT, HARNESS_REPOSITORY, ensure_base_image())
 
 
+def operator_image() -> str:
+    """The operator (this repository's Dockerfile) on the local base image."""
+    return build_image(ROOT, "localhost/harness-operator", ensure_base_image())
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else ""
     started = time.monotonic()
