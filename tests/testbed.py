@@ -136,8 +136,11 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "HARNESS_RESYNC_SECONDS": str(self.resync_seconds),
-            "HARNESS_PROMETHEUS_URL": self.prometheus_url,
         }
+        if self.prometheus_url:
+            env["HARNESS_PROMETHEUS_URL"] = self.prometheus_url
+        else:
+            env.pop("HARNESS_PROMETHEUS_URL", None)
         self._log = self.log_path.open("ab")
         command = [str(Path(sys.executable).parent / "harness-operator")]
         if self.source is not None:

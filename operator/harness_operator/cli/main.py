@@ -45,7 +45,14 @@ def run(
     namespaces: tuple[str, ...], liveness: str, metrics_address: str, verbose: bool, log_json: bool
 ) -> None:
     """Run the operator against the cluster of the current kubeconfig."""
-    OperatorConfig.from_env()  # fail fast, naming the variable, on a bad setting
+    config = OperatorConfig.from_env()  # fail fast, naming the variable, on a bad setting
+    if config.prometheus_url is None:
+        click.echo(
+            "harness-operator: no Prometheus configured (HARNESS_PROMETHEUS_URL; Helm value"
+            " prometheus.address): releases whose analysis names no"
+            " analysis.prometheus.address are held before any traffic",
+            err=True,
+        )
     if metrics_address != "off":
         host, _, port = metrics_address.rpartition(":")
         if not host or not port.isdigit():

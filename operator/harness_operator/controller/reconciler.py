@@ -164,6 +164,16 @@ class Reconciler:
             ]
             if spec.model is not None:
                 credentials = self._credentials(hd, spec.model, configs)
+            if self._needs_prometheus(spec, hashes, current):
+                problems.append(
+                    Problem(
+                        "NoPrometheus",
+                        "the release's analysis needs Prometheus, and neither"
+                        " spec.analysis.prometheus.address nor the operator's default"
+                        " (HARNESS_PROMETHEUS_URL; Helm value prometheus.address) is set: the"
+                        " release is held with no traffic to the canary",
+                    )
+                )
 
         release: Obj = dict(current)
         stable: Obj | None
@@ -287,6 +297,24 @@ class Reconciler:
         return live.get(stable_key), plan.status.to_k8s()
 
     # -- analysis ------------------------------------------------------------------------
+
+    def _needs_prometheus(
+        self, spec: HarnessDeploymentSpec, hashes: dict[str, str], current: Obj
+    ) -> bool:
+        """Whether a release is due (or running) whose analysis has no Prometheus to ask.
+        Failing it would roll back a healthy release after traffic reached the canary;
+        holding it before any traffic is what a missing setting deserves."""
+        analysis = spec.analysis
+        if analysis is None or self.prometheus_url:
+            return False
+        if analysis.prometheus is not None and analysis.prometheus.address:
+            return False
+        status = HarnessDeploymentStatus.from_k8s(current)
+        if status.in_release:
+            return True
+        computed = revision(spec, hashes)
+        in_use = (status.revision_aliases or {}).get(computed, computed)
+        return status.stable_revision is not None and in_use != status.stable_revision
 
     def _analysis_due(
         self, status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec, now: datetime
