@@ -8,6 +8,11 @@ Each figure is printed on its own line as `NAME: value [unit]`:
   is measured with a short and a long step interval.
 - PROMO: time from a healthy release's start to its promotion (phase Ready on the new
   revision), divided by its configured schedule (steps x interval); the target is <= 1.05.
+- PREFLIGHT_*: 50 HarnessDeployments sharing one model key, against the local model API
+  answering in 50 ms: the provider calls the operator made (PREFLIGHT_CALLS, ideally 1),
+  its cache hit rate over every lookup of the run (PREFLIGHT_HIT_RATE), the mean duration
+  of a check (PREFLIGHT_MS), and the time from fixing a refused key to the canary's first
+  traffic (PREFLIGHT_FIX_TO_TRAFFIC).
 
 The operator runs as its console script, the traffic simulator feeds the real Prometheus.
 Everything is bounded in time and stops by itself.
@@ -15,6 +20,7 @@ Everything is bounded in time and stops by itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
@@ -29,6 +35,7 @@ sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests")]
 from kubernetes import client, config
 
 import localcluster
+from fakeapi import FakeModelAPI, ModelBehaviour
 from harness_operator.kube import Kube
 from harness_operator.sim import TrafficSim
 from scenarios import Harnesses, Kubectl
@@ -151,6 +158,80 @@ class Bench:
             sim.stop()
 
 
+def credentials_valid(status: dict[str, Any]) -> str | None:
+    found = [c for c in status.get("conditions") or [] if c["type"] == "CredentialsValid"]
+    return str(found[0]["status"]) if found else None
+
+
+PREFLIGHT_KEY = "sk-bench-good-3e7a"
+PREFLIGHT_MODEL = "claude-sonnet-4-6"
+
+
+def preflight_figures(
+    bench: Bench, operator: OperatorProcess, core: client.CoreV1Api, count: int = 50
+) -> None:
+    fake = FakeModelAPI().start()
+    try:
+        fake.accept_key(PREFLIGHT_KEY)
+        fake.set_model(PREFLIGHT_MODEL, ModelBehaviour(latency_seconds=0.05))
+        secret = client.V1Secret(
+            metadata=client.V1ObjectMeta(name="model-key"), string_data={"k": PREFLIGHT_KEY}
+        )
+        core.create_namespaced_secret(NAMESPACE, secret)
+        body = {
+            "image": "bench/agent:1",
+            "port": 8000,
+            "rollout": {"steps": [{"weight": 50}], "interval": "30s"},
+            "model": {
+                "provider": "anthropic",
+                "name": PREFLIGHT_MODEL,
+                "baseURL": fake.url,
+                "credentials": {"secretRef": {"name": "model-key", "key": "k"}},
+            },
+        }
+        for i in range(count):
+            bench.harness.create(f"pf-{i}", body)
+        for i in range(count):
+            eventually(
+                lambda n=f"pf-{i}": bench.status(n).get("phase") == "Ready",
+                timeout=120,
+                what="Ready",
+            )
+        calls = [r for r in fake.requests() if r.endpoint == "models.retrieve"]
+        print(f"PREFLIGHT_CALLS: {len(calls)} (for {count} HDs sharing a key)")
+        lookups = {
+            r: operator.metric("harness_operator_preflight_lookups_total", {"result": r})
+            for r in ("hit", "stale", "miss", "waiting")
+        }
+        total = sum(lookups.values())
+        print(f"PREFLIGHT_HIT_RATE: {lookups['hit'] / total:.3f} ({int(total)} lookups)")
+        spent = operator.metric("harness_operator_preflight_duration_seconds_sum")
+        checks = operator.metric("harness_operator_preflight_duration_seconds_count")
+        print(f"PREFLIGHT_MS: {1000 * spent / checks:.1f} ms (mean of {int(checks)} checks)")
+
+        # A refused key holds a release; fixing the Secret releases it at once.
+        fake.revoke_key(PREFLIGHT_KEY)
+        fixed = "sk-bench-fixed-9d1c"
+        secret.string_data = {"k": "sk-bench-refused-0000"}
+        core.replace_namespaced_secret("model-key", NAMESPACE, secret)
+        eventually(
+            lambda: credentials_valid(bench.status("pf-0")) == "False",
+            timeout=60,
+            what="the release held",
+        )
+        fake.accept_key(fixed)
+        secret.string_data = {"k": fixed}
+        started = time.monotonic()
+        core.replace_namespaced_secret("model-key", NAMESPACE, secret)
+        eventually(lambda: bench.canary_weight("pf-0") > 0, timeout=60, interval=0.05)
+        print(f"PREFLIGHT_FIX_TO_TRAFFIC: {time.monotonic() - started:.2f} s")
+    finally:
+        for i in range(count):
+            with contextlib.suppress(Exception):
+                bench.harness.delete(f"pf-{i}")
+        fake.stop()
+
+
 def main() -> int:
     started_cluster = not localcluster.is_running()
     state = localcluster.up()
@@ -166,6 +247,7 @@ def main() -> int:
         resync_seconds=10.0,
     )
     bench = Bench(state)
+    api = config.new_client_from_config(config_file=state.kubeconfig)
     try:
         budget = 2 * SCRAPE_SECONDS + 1
         every: list[float] = []
@@ -180,6 +262,7 @@ def main() -> int:
         took, ratio = bench.promotion_ratio("promo", [10, 25, 50, 75, 100], 10)
         print(f"PROMO_SECONDS: {took:.1f} s")
         print(f"PROMO: {ratio:.3f}")
+        preflight_figures(bench, operator, client.CoreV1Api(api))
     finally:
         operator.stop()
         localcluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
