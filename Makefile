@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 export UV_CACHE_DIR ?= $(CACHE)/uv-cache
 
-.PHONY: help docs venv build requirements cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
+.PHONY: help docs venv build requirements dist cluster cluster-down cluster-status test test-unit test-integration lint fmt crds crds-check demo bench clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -80,6 +80,10 @@ demo: venv build ## the operator on the local cluster: a healthy release promote
 
 bench: venv build ## benchmarks; each figure printed as NAME: value [unit]
 	@$(PY) bench/run.py
+
+dist: venv ## build the operator's wheel and sdist into dist/ (the plugin installs from it)
+	rm -rf dist && $(UV) build --quiet --out-dir dist
+	@ls dist
 
 clean: ## remove the virtualenv (caches stay; see docs/development.md)
 	rm -rf $(VENV)

@@ -1,4 +1,6 @@
-"""Operator-wide settings, from the environment (the Helm chart sets them)."""
+"""Operator-wide settings, from the environment. The Helm chart sets `HARNESS_RESYNC_SECONDS`,
+`HARNESS_PROMETHEUS_URL` (value `prometheus.address`) and the `HARNESS_PREFLIGHT_*`
+settings from its values; run by hand, the defaults below apply."""
 
 from __future__ import annotations
 
