@@ -109,6 +109,8 @@ class MeshProxy:
         return pods[self._next[track]]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if time.monotonic() - self._weight_at >= WEIGHT_REFRESH_SECONDS:
+            await asyncio.to_thread(self.canary_weight)  # the apiserver GET, off the loop
         pod = self.choose()
         if pod is None:
             self.counts[("none", 503)] += 1
@@ -212,6 +214,7 @@ class TaskLoad:
         self.prompt = prompt
         self.max_seconds = max_seconds
         self.outcomes: Counter[int] = Counter()
+        self._outcomes_lock = threading.Lock()  # `+=` on a Counter is not atomic
         self.dropped = 0
         self._slots = threading.Semaphore(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="taskload")
@@ -254,12 +257,15 @@ class TaskLoad:
         request = urllib.request.Request(
             self.url, data=data, headers={"content-type": "application/json"}
         )
+        status = 0
         try:
             with urllib.request.urlopen(request, timeout=60) as resp:
-                self.outcomes[resp.status] += 1
+                status = resp.status
         except urllib.error.HTTPError as err:
-            self.outcomes[err.code] += 1
+            status = err.code
         except OSError:
-            self.outcomes[0] += 1
+            status = 0
         finally:
+            with self._outcomes_lock:
+                self.outcomes[status] += 1
             self._slots.release()

@@ -49,6 +49,8 @@ log = logging.getLogger("podrunner")
 APP_CONTAINER = "harness"
 TESTBED_LABEL = "harness.dev/testbed"
 POD_LABEL = "harness.dev/pod"
+NAMESPACE_LABEL = "harness.dev/namespace"
+RESTART_BACKOFF_SECONDS = (1.0, 2.0, 4.0)
 MAX_RESTARTS = 3
 STOP_GRACE_CAP_SECONDS = 30
 POLL_SECONDS = 0.3
@@ -88,7 +90,9 @@ class ContainerPlan:
         for key, value in sorted(self.labels.items()):
             argv += ["--label", f"{key}={value}"]
         if self.read_only:
-            argv.append("--read-only")
+            # podman would add writable tmpfs on /run, /tmp and /var/tmp; a kubelet adds
+            # nothing, so only the pod's own emptyDirs are writable.
+            argv += ["--read-only", "--read-only-tmpfs=false"]
         if self.drop_all_capabilities:
             argv.append("--cap-drop=ALL")
         if self.no_new_privileges:
@@ -162,7 +166,11 @@ def container_plan(pod: Obj, lookup: Lookup, image: str, port: int) -> Container
         drop_all_capabilities="ALL" in ((security.get("capabilities") or {}).get("drop") or []),
         no_new_privileges=security.get("allowPrivilegeEscalation") is False,
         user=str(user) if user is not None else None,
-        labels={TESTBED_LABEL: "podrunner", POD_LABEL: f"{meta['namespace']}.{meta['name']}"},
+        labels={
+            TESTBED_LABEL: "podrunner",
+            POD_LABEL: f"{meta['namespace']}/{meta['name']}",
+            NAMESPACE_LABEL: meta["namespace"],
+        },
     )
 
 
@@ -305,6 +313,7 @@ class _Container:
     started_at: float = field(default_factory=time.monotonic)
     ready: bool = False
     restarts: int = 0
+    restart_after: float | None = None
 
 
 def free_port() -> int:
@@ -356,6 +365,8 @@ class PodRunner:
         self._stoppers = ThreadPoolExecutor(4, thread_name_prefix="podrunner-stop")
         self._root = Path(tempfile.mkdtemp(prefix="podrunner-"))
         self._root.chmod(0o700)
+        self._gave_up: set[str] = set()
+        """Pod uids whose container exited more often than MAX_RESTARTS allows."""
         self.errors: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -427,7 +438,8 @@ class PodRunner:
         for item in listed.items:
             pod = api_client.sanitize_for_serialization(item)
             image = harness_image_of(pod)
-            if is_ready(pod) and image in self.images:
+            uid = pod["metadata"].get("uid", "")
+            if is_ready(pod) and image in self.images and uid not in self._gave_up:
                 wanted[pod["metadata"]["name"]] = pod
         with self._lock:
             running = dict(self._containers)
@@ -520,10 +532,12 @@ class PodRunner:
         for container in containers:
             state = states.get(container.plan.name)
             if state is not None and state != "running":
+                container.ready = False
                 self._restart(container)
                 continue
-            if not container.ready:
-                container.ready = _answers(f"http://127.0.0.1:{container.port}/ready")
+            # Probed on every poll, like a readiness probe: a draining or refused harness
+            # (503) leaves the mesh proxy's endpoints until it answers 200 again.
+            container.ready = _answers(f"http://127.0.0.1:{container.port}/ready")
 
     def _states(self) -> dict[str, str]:
         out = podman(
@@ -542,12 +556,22 @@ class PodRunner:
         return {str((r.get("Names") or [""])[0]): str(r.get("State", "")) for r in rows}
 
     def _restart(self, container: _Container) -> None:
-        self._save_logs(container)
-        if container.restarts >= MAX_RESTARTS:
-            self.errors.append(f"{container.pod}: exited {container.restarts + 1} times")
+        now = time.monotonic()
+        if container.restart_after is None:  # first sight of this exit
+            self._save_logs(container)
+            if container.restarts >= MAX_RESTARTS:
+                self.errors.append(f"{container.pod}: exited {container.restarts + 1} times")
+                with self._lock:
+                    self._containers.pop(container.pod, None)
+                self._gave_up.add(container.uid)
+                self._stoppers.submit(self._stop_container, container, 0)
+                return
+            backoff = RESTART_BACKOFF_SECONDS[min(container.restarts, 2)]
+            container.restart_after = now + backoff
+        if now < container.restart_after:
             return
+        container.restart_after = None
         container.restarts += 1
-        container.ready = False
         podman("rm", "-f", "-t", "0", container.plan.name, check=False)
         podman(*container.plan.argv(container.files_root), check=False)
 
@@ -579,10 +603,15 @@ def _answers(url: str) -> bool:
         return False
 
 
-def cleanup_leftovers() -> None:
-    """Remove every container a PodRunner started (after a crash, or from `cluster down`)."""
+def cleanup_leftovers(namespace: str | None = None) -> None:
+    """Remove the containers PodRunners started (after a crash, or from `cluster down`):
+    all of them, or only those of `namespace` (so that a test's teardown never touches
+    another test's, or another session's, containers)."""
+    filters = ["--filter", f"label={TESTBED_LABEL}=podrunner"]
+    if namespace is not None:
+        filters += ["--filter", f"label={NAMESPACE_LABEL}={namespace}"]
     with contextlib.suppress(FileNotFoundError, RuntimeError, OSError):
-        ids = podman("ps", "-aq", "--filter", f"label={TESTBED_LABEL}=podrunner", check=False)
+        ids = podman("ps", "-aq", *filters, check=False)
         names = (ids.stdout or "").split()
         if names:
             podman("rm", "-f", "-t", "2", *names, check=False, timeout=60)

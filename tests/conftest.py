@@ -191,4 +191,4 @@ def pod_runner(
     for runner in started:
         runner.stop()
     if started:
-        cleanup_leftovers()
+        cleanup_leftovers(namespace)

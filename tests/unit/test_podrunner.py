@@ -158,3 +158,19 @@ def test_an_optional_missing_reference_is_skipped() -> None:
 def test_container_names_are_valid() -> None:
     assert container_name("t-ns", "agent-stable-abc12") == "hrun-t-ns-agent-stable-abc12"
     assert len(container_name("n" * 63, "p" * 253)) <= 200
+
+
+def test_only_the_pods_volumes_are_writable() -> None:
+    argv = plan({"image": "localhost/harness-app:1.0"}).argv(Path("/x"))
+    # podman's --read-only alone adds writable /run, /tmp and /var/tmp; a kubelet does not.
+    assert argv[argv.index("--read-only") + 1] == "--read-only-tmpfs=false"
+    assert argv[argv.index("--tmpfs") + 1] == "/tmp:rw,size=1g"
+
+
+def test_containers_are_labelled_for_their_namespace() -> None:
+    labels = plan({"image": "localhost/harness-app:1.0"}).labels
+    assert labels == {
+        "harness.dev/testbed": "podrunner",
+        "harness.dev/pod": "agents/agent-stable-abc12",
+        "harness.dev/namespace": "agents",
+    }
