@@ -285,6 +285,8 @@ PROVIDERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {
             "HARNESS_MODEL_PROVIDER": "gateway",
             "ANTHROPIC_MODEL": SONNET,
+            "HARNESS_PORT": "8080",
+            "HARNESS_METRICS_PORT": "8080",
             "ANTHROPIC_BASE_URL": "https://llm-gateway.internal:4000",
             "ANTHROPIC_AUTH_TOKEN": {"secretKeyRef": {"name": "model-key", "key": "api-key"}},
         },
@@ -299,6 +301,8 @@ PROVIDERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {
             "HARNESS_MODEL_PROVIDER": "bedrock",
             "ANTHROPIC_MODEL": "anthropic.claude-sonnet-4-6",
+            "HARNESS_PORT": "8080",
+            "HARNESS_METRICS_PORT": "8080",
             "CLAUDE_CODE_USE_BEDROCK": "1",
             "AWS_REGION": "eu-central-1",
         },
@@ -314,6 +318,8 @@ PROVIDERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {
             "HARNESS_MODEL_PROVIDER": "vertex",
             "ANTHROPIC_MODEL": "claude-sonnet-4-6",
+            "HARNESS_PORT": "8080",
+            "HARNESS_METRICS_PORT": "8080",
             "CLAUDE_CODE_USE_VERTEX": "1",
             "CLOUD_ML_REGION": "us-east5",
             "ANTHROPIC_VERTEX_PROJECT_ID": "acme-agents",
@@ -330,6 +336,8 @@ PROVIDERS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         {
             "HARNESS_MODEL_PROVIDER": "foundry",
             "ANTHROPIC_MODEL": SONNET,
+            "HARNESS_PORT": "8080",
+            "HARNESS_METRICS_PORT": "8080",
             "CLAUDE_CODE_USE_FOUNDRY": "1",
             "ANTHROPIC_FOUNDRY_RESOURCE": "acme-ai",
             "ANTHROPIC_FOUNDRY_API_KEY": {"secretKeyRef": {"name": "model-key", "key": "api-key"}},

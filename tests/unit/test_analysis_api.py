@@ -145,7 +145,7 @@ CHECK_OK = {"name": "c", "builtin": "errorRate", "max": 0.05}
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({}, "analysis: set checks, templates or both"),
+        ({}, "analysis: set checks, templates or harnessChecks"),
         ({"checks": []}, "checks\n  List should have at least 1 item"),
         ({"templates": []}, "templates\n  List should have at least 1 item"),
         (
@@ -163,7 +163,7 @@ CHECK_OK = {"name": "c", "builtin": "errorRate", "max": 0.05}
         ),
         (
             {"checks": [{"name": "c", "builtin": "errorRate", "relativeToStable": {}}]},
-            "checks[].relativeToStable: set min, max or both",
+            "checks[].relativeToStable: set min, max or maxIncrease",
         ),
         (
             {"checks": [{**CHECK_OK, "relativeToStable": {"min": 2, "max": 1}}]},

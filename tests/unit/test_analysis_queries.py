@@ -17,7 +17,11 @@ from harness_operator.analysis import (
     Target,
     render_query,
 )
-from harness_operator.analysis.queries import HARNESS_REQUESTS_GUARD, ISTIO_REQUESTS_GUARD
+from harness_operator.analysis.queries import (
+    HARNESS_REQUESTS_GUARD,
+    HARNESS_TASKS_GUARD,
+    ISTIO_REQUESTS_GUARD,
+)
 from harness_operator.api import HarnessDeployment
 from harness_operator.api.analysis import (
     PLACEHOLDERS,
@@ -25,6 +29,7 @@ from harness_operator.api.analysis import (
     Builtin,
     unknown_placeholders,
 )
+from harness_operator.api.model import Pricing
 from harness_operator.api.resource import HarnessAnalysisTemplate
 from harness_operator.naming import Track
 
@@ -46,7 +51,25 @@ EVERYTHING = "{{name}}|{{namespace}}|{{track}}|{{revision}}|{{window}}|{{workloa
 )
 def test_every_placeholder(track: str, expected: str) -> None:
     assert render_query(EVERYTHING, TARGET, track, "90s") == expected
-    assert set(PLACEHOLDERS) == {"name", "namespace", "track", "revision", "window", "workload"}
+    assert set(PLACEHOLDERS) == {
+        "name",
+        "namespace",
+        "track",
+        "revision",
+        "window",
+        "workload",
+        "price_input",
+        "price_output",
+        "price_cache_read",
+        "price_cache_write",
+    }
+
+
+def test_prices_are_usd_per_token_or_nan_without_a_table() -> None:
+    prices = "{{price_input}}|{{price_output}}|{{price_cache_read}}|{{price_cache_write}}"
+    assert render_query(prices, TARGET, "canary", "1m") == "NaN|NaN|NaN|NaN"
+    priced = Target(**{**TARGET.__dict__, "pricing": Pricing(input=3, output=15, cache_read=0.3)})
+    assert render_query(prices, priced, "canary", "1m") == "3e-06|1.5e-05|3e-07|0.0"
 
 
 def test_rendering_is_plain_replacement() -> None:
@@ -109,6 +132,43 @@ GOLDEN = {
         "histogram_quantile(0.95, sum by (le)"
         f" (rate(istio_request_duration_milliseconds_bucket{{{ISTIO}}}[1m])))"
     ),
+    Builtin.COST_PER_TASK: (
+        f"(sum(rate(harness_cost_usd_total{{{HARNESS}}}[1m])) or ("
+        f'(sum(rate(harness_tokens_total{{{HARNESS},type="input"}}[1m])) or vector(0)) * NaN'
+        f' + (sum(rate(harness_tokens_total{{{HARNESS},type="output"}}[1m])) or vector(0))'
+        " * NaN"
+        f' + (sum(rate(harness_tokens_total{{{HARNESS},type="cache_read"}}[1m]))'
+        " or vector(0)) * NaN"
+        f' + (sum(rate(harness_tokens_total{{{HARNESS},type="cache_creation"}}[1m]))'
+        " or vector(0)) * NaN))"
+        f" / sum(rate(harness_tasks_total{{{HARNESS}}}[1m]))"
+    ),
+    Builtin.OUTPUT_TOKENS_PER_TASK: (
+        f'(sum(rate(harness_tokens_total{{{HARNESS},type="output"}}[1m])) or vector(0))'
+        f" / sum(rate(harness_tasks_total{{{HARNESS}}}[1m]))"
+    ),
+    Builtin.TASK_ERROR_RATE: (
+        f'(sum(rate(harness_tasks_total{{{HARNESS},outcome!="success",'
+        'error_class!~"rate_limit|overloaded|spend_limit"}[1m])) or vector(0))'
+        f" / sum(rate(harness_tasks_total{{{HARNESS}}}[1m]))"
+    ),
+    Builtin.UPSTREAM_ERROR_SHARE: (
+        f"(sum(rate(harness_llm_errors_total{{{HARNESS},"
+        'error_class=~"rate_limit|overloaded|spend_limit"}[1m])) or vector(0))'
+        f" / sum(rate(harness_llm_requests_total{{{HARNESS}}}[1m]))"
+    ),
+    Builtin.TOOL_FAILURE_RATE: (
+        f'(sum(rate(harness_tool_calls_total{{{HARNESS},outcome=~"error|timeout"}}[1m]))'
+        f" or vector(0)) / sum(rate(harness_tool_calls_total{{{HARNESS}}}[1m]))"
+    ),
+    Builtin.TASK_LATENCY_P95: (
+        "histogram_quantile(0.95, sum by (le)"
+        f" (rate(harness_task_duration_seconds_bucket{{{HARNESS}}}[1m])))"
+    ),
+    Builtin.TIME_TO_FIRST_TOKEN_P95: (
+        "histogram_quantile(0.95, sum by (le)"
+        f" (rate(harness_time_to_first_token_seconds_bucket{{{HARNESS}}}[1m])))"
+    ),
 }
 
 
@@ -129,6 +189,13 @@ def test_builtin_guards_golden() -> None:
     assert {b for b in Builtin if BUILTIN_GUARDS[b] is ISTIO_REQUESTS_GUARD} == {
         Builtin.ISTIO_ERROR_RATE,
         Builtin.ISTIO_LATENCY_P95,
+    }
+    assert (
+        render_query(HARNESS_TASKS_GUARD, TARGET, "canary", "1m")
+        == f"sum(increase(harness_tasks_total{{{HARNESS}}}[1m]))"
+    )
+    assert {b for b in Builtin if BUILTIN_GUARDS[b] is HARNESS_TASKS_GUARD} == {
+        b for b in Builtin if b.per_task
     }
 
 
@@ -152,6 +219,7 @@ def test_metrics_doc_quotes_every_builtin_verbatim() -> None:
         assert query in text, builtin
         assert BUILTIN_UNITS[builtin] in text
     assert HARNESS_REQUESTS_GUARD in text
+    assert HARNESS_TASKS_GUARD in text
     assert ISTIO_REQUESTS_GUARD in text
 
 

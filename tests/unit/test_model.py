@@ -51,21 +51,25 @@ def key_ref(name: str = "model-key", key: str = "api-key") -> dict[str, Any]:
     return {"secretKeyRef": {"name": name, "key": key}}
 
 
+PORTS = {"HARNESS_PORT": "8080", "HARNESS_METRICS_PORT": "8080"}
 EXPECTED_ENV: dict[str, dict[str, Any]] = {
     "anthropic": {
         "HARNESS_MODEL_PROVIDER": "anthropic",
         "ANTHROPIC_MODEL": SONNET,
+        **PORTS,
         "ANTHROPIC_API_KEY": key_ref(),
     },
     "gateway": {
         "HARNESS_MODEL_PROVIDER": "gateway",
         "ANTHROPIC_MODEL": SONNET,
+        **PORTS,
         "ANTHROPIC_BASE_URL": "https://llm-gateway.internal:4000",
         "ANTHROPIC_AUTH_TOKEN": key_ref(),
     },
     "bedrock": {
         "HARNESS_MODEL_PROVIDER": "bedrock",
         "ANTHROPIC_MODEL": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        **PORTS,
         "CLAUDE_CODE_USE_BEDROCK": "1",
         "AWS_REGION": "eu-central-1",
         "AWS_BEARER_TOKEN_BEDROCK": key_ref(),
@@ -73,6 +77,7 @@ EXPECTED_ENV: dict[str, dict[str, Any]] = {
     "vertex": {
         "HARNESS_MODEL_PROVIDER": "vertex",
         "ANTHROPIC_MODEL": "claude-sonnet-4-5@20250929",
+        **PORTS,
         "CLAUDE_CODE_USE_VERTEX": "1",
         "CLOUD_ML_REGION": "us-east5",
         "ANTHROPIC_VERTEX_PROJECT_ID": "acme-agents",
@@ -81,6 +86,7 @@ EXPECTED_ENV: dict[str, dict[str, Any]] = {
     "foundry": {
         "HARNESS_MODEL_PROVIDER": "foundry",
         "ANTHROPIC_MODEL": SONNET,
+        **PORTS,
         "CLAUDE_CODE_USE_FOUNDRY": "1",
         "ANTHROPIC_FOUNDRY_RESOURCE": "acme-ai",
         "ANTHROPIC_FOUNDRY_API_KEY": key_ref(),
@@ -133,7 +139,12 @@ def test_user_env_follows_the_rendered_env() -> None:
     s = spec(model=MODELS["anthropic"], env=[{"name": "HARNESS_MAX_TURNS", "value": "4"}])
     names = list(env_of(s))
     assert names[-1] == "HARNESS_MAX_TURNS"
-    assert names[:2] == ["HARNESS_MODEL_PROVIDER", "ANTHROPIC_MODEL"]
+    assert names[:4] == [
+        "HARNESS_MODEL_PROVIDER",
+        "ANTHROPIC_MODEL",
+        "HARNESS_PORT",
+        "HARNESS_METRICS_PORT",
+    ]
 
 
 def test_workload_identity_sets_the_service_account() -> None:
@@ -287,3 +298,12 @@ def test_model_id_pinning(name: str, moving: bool, snapshot: str | None) -> None
     only warned about (newer models have no date, so a missing date proves nothing)."""
     assert moving_alias(name) is moving
     assert dated_snapshot(name) == snapshot
+
+
+def test_the_harness_is_told_where_to_listen() -> None:
+    """Probes, Services and scrape annotations point at spec.port / spec.metrics.port; a
+    harness that listens elsewhere would never be ready."""
+    env = env_of(spec(model=MODELS["anthropic"], port=8000, metrics={"port": 9100}))
+    assert (env["HARNESS_PORT"], env["HARNESS_METRICS_PORT"]) == ("8000", "9100")
+    with pytest.raises(ValidationError, match=r"spec\.env HARNESS_PORT collides with spec\.port"):
+        spec(model=MODELS["anthropic"], env=[{"name": "HARNESS_PORT", "value": "1"}])

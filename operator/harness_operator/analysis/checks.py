@@ -26,7 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness_operator.analysis.errors import AnalysisConfigError
-from harness_operator.analysis.outcome import CheckResult, Outcome, Round, worst
+from harness_operator.analysis.harness import DEFAULT_HARNESS_CHECK_NAMES, DEFAULT_HARNESS_CHECKS
+from harness_operator.analysis.outcome import CheckResult, Outcome, Round, best, worst
 from harness_operator.analysis.providers.base import (
     MetricsProvider,
     ProviderUnavailableError,
@@ -44,6 +45,7 @@ from harness_operator.api.analysis import (
     Check,
     HarnessAnalysisTemplateSpec,
     OnNoData,
+    PassWhen,
     SampleGuard,
 )
 from harness_operator.naming import Track
@@ -54,8 +56,12 @@ from harness_operator.naming import Track
 def resolve_checks(
     spec: AnalysisSpec,
     templates: Mapping[str, HarnessAnalysisTemplateSpec | Mapping[str, Any]],
+    *,
+    harness: bool = False,
 ) -> list[Check]:
-    """The analysis' own checks, then those of each template in `spec.templates` order.
+    """The default harness checks (when `harness`, except those `harnessChecks.disabled`
+    lists or a check of the same name replaces), the analysis' own checks, then those of
+    each template in `spec.templates` order.
 
     `templates` maps the names of the HarnessAnalysisTemplates in the namespace to their
     specs, parsed or as read from the API (`obj["spec"]`). A template's `window` and
@@ -82,7 +88,16 @@ def resolve_checks(
                 )
             origin[check.name] = source
             checks.append(_with_template_defaults(check, template))
-    return checks
+    if not harness:
+        return checks
+    disabled = set(spec.harness_checks.disabled or []) if spec.harness_checks else set()
+    if unknown := sorted(disabled - set(DEFAULT_HARNESS_CHECK_NAMES)):
+        raise AnalysisConfigError(
+            f"analysis.harnessChecks.disabled: no default check {', '.join(unknown)}; the"
+            f" defaults are {', '.join(DEFAULT_HARNESS_CHECK_NAMES)}"
+        )
+    defaults = [c for c in DEFAULT_HARNESS_CHECKS if c.name not in disabled | set(origin)]
+    return [*defaults, *checks]
 
 
 def _parse_template(
@@ -242,7 +257,12 @@ def _query_of(check: Check) -> str:
 def _guard(check: Check, analysis: AnalysisSpec) -> tuple[str, int] | None:
     """The guard query and its minimum, or None when the check has no guard."""
     guard = check.min_samples
-    needed = guard.min if guard is not None else analysis.min_requests
+    default = (
+        analysis.min_tasks
+        if check.builtin is not None and check.builtin.per_task
+        else analysis.min_requests
+    )
+    needed = guard.min if guard is not None else default
     if guard is not None and guard.query is not None:
         query = guard.query
     elif check.builtin is not None:
@@ -257,13 +277,16 @@ def _evaluate(
 ) -> CheckResult:
     relative = check.relative_to_stable
     bounds = (relative.min, relative.max) if relative else (check.min, check.max)
+    if relative is not None and relative.min is None and relative.max is None:
+        bounds = (check.min, check.max)  # only maxIncrease: the absolute bounds show
+    combine = worst if check.pass_when is PassWhen.ALL else best
 
     def result(
         parts: list[_Part], value: float | None = None, stable: float | None = None
     ) -> CheckResult:
         return CheckResult(
             name=check.name,
-            outcome=worst(tuple(p.outcome for p in parts)),
+            outcome=combine(tuple(p.outcome for p in parts)),
             value=value,
             stable_value=stable,
             min=bounds[0],
@@ -293,8 +316,22 @@ def _evaluate(
             parts.append(stable_or_part)
         else:
             stable = stable_or_part
-            parts.append(_compare_ratio(canary, stable, relative.min, relative.max))
+            if relative.min is not None or relative.max is not None:
+                parts.append(_compare_ratio(canary, stable, relative.min, relative.max))
+            if relative.max_increase is not None:
+                parts.append(_compare_increase(canary, stable, relative.max_increase))
     return result(parts, canary, stable)
+
+
+def _compare_increase(canary: float, stable: float, most: float) -> _Part:
+    increase = canary - stable
+    verdict = Outcome.FAIL if increase > most else Outcome.PASS
+    where = "above" if verdict is Outcome.FAIL else "within"
+    return _Part(
+        verdict,
+        f"canary-stable {_fmt(increase)} is {where} max increase {_fmt(most)}"
+        f" (canary {_fmt(canary)}, stable {_fmt(stable)})",
+    )
 
 
 def _stable(ev: _Evaluation) -> float | _Part:

@@ -46,6 +46,12 @@ def worst(outcomes: list[Outcome] | tuple[Outcome, ...]) -> Outcome:
     return max(outcomes, key=SEVERITY.__getitem__, default=Outcome.PASS)
 
 
+def best(outcomes: list[Outcome] | tuple[Outcome, ...]) -> Outcome:
+    """The outcome of bounds of which one holding is enough (`passWhen: any`): Pass if any
+    passed, else the mildest of the others (Inconclusive before Error before Fail)."""
+    return min(outcomes, key=SEVERITY.__getitem__, default=Outcome.PASS)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check in one round.

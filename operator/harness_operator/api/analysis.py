@@ -24,6 +24,7 @@ from pydantic import Field, model_validator
 
 from harness_operator.api.types import (
     DURATION_PATTERN,
+    LIST_SET,
     ApiModel,
     DnsLabel,
     DnsSubdomain,
@@ -35,7 +36,17 @@ from harness_operator.api.types import (
     validations,
 )
 
-PLACEHOLDERS: Final = ("name", "namespace", "track", "revision", "window", "workload")
+PRICE_PLACEHOLDERS: Final = ("price_input", "price_output", "price_cache_read", "price_cache_write")
+"""USD per token of each kind, from `spec.model.pricing` (NaN without one)."""
+PLACEHOLDERS: Final = (
+    "name",
+    "namespace",
+    "track",
+    "revision",
+    "window",
+    "workload",
+    *PRICE_PLACEHOLDERS,
+)
 """What a query may contain as `{{placeholder}}` (exact spelling, no spaces)."""
 PLACEHOLDER_PATTERN: Final = re.compile(r"\{\{([^{}]*)\}\}")
 """A `{{...}}` token of a query template."""
@@ -127,6 +138,42 @@ class Builtin(StrEnum):
     COST_PER_REQUEST = "costPerRequest"
     ISTIO_ERROR_RATE = "istioErrorRate"
     ISTIO_LATENCY_P95 = "istioLatencyP95"
+    # Per finished task, from the harness metric set (docs/metrics.md §3).
+    COST_PER_TASK = "costPerTask"
+    OUTPUT_TOKENS_PER_TASK = "outputTokensPerTask"
+    TASK_ERROR_RATE = "taskErrorRate"
+    UPSTREAM_ERROR_SHARE = "upstreamErrorShare"
+    TOOL_FAILURE_RATE = "toolFailureRate"
+    TASK_LATENCY_P95 = "taskLatencyP95"
+    TIME_TO_FIRST_TOKEN_P95 = "timeToFirstTokenP95"
+
+    @property
+    def per_task(self) -> bool:
+        """Whether its evidence is finished tasks (guarded by `analysis.minTasks`)."""
+        return self in TASK_BUILTINS
+
+
+TASK_BUILTINS: Final = frozenset(
+    {
+        Builtin.COST_PER_TASK,
+        Builtin.OUTPUT_TOKENS_PER_TASK,
+        Builtin.TASK_ERROR_RATE,
+        Builtin.UPSTREAM_ERROR_SHARE,
+        Builtin.TOOL_FAILURE_RATE,
+        Builtin.TASK_LATENCY_P95,
+        Builtin.TIME_TO_FIRST_TOKEN_P95,
+    }
+)
+
+
+class PassWhen(StrEnum):
+    """How a check with several bounds combines them."""
+
+    ALL = "all"
+    """Every bound must hold (a breach of any one fails the check)."""
+    ANY = "any"
+    """One bound holding is enough: the check fails only when the canary breaks all of
+    them, e.g. above 5 % *and* more than 2 points above stable."""
 
 
 class OnNoData(StrEnum):
@@ -158,8 +205,8 @@ class RelativeBounds(ApiModel):
 
     model_config = model_rules(
         cel(
-            "has(self.min) || has(self.max)",
-            "checks[].relativeToStable: set min, max or both",
+            "has(self.min) || has(self.max) || has(self.maxIncrease)",
+            "checks[].relativeToStable: set min, max or maxIncrease",
         ),
         cel(
             "!has(self.min) || !has(self.max) || self.min <= self.max",
@@ -173,11 +220,14 @@ class RelativeBounds(ApiModel):
     """Lowest allowed canary ÷ stable, e.g. `0.9` for a success rate."""
     max: Ratio | None = None
     """Highest allowed canary ÷ stable, e.g. `1.25`: at most 25% worse than stable."""
+    max_increase: Threshold | None = None
+    """Highest allowed canary - stable, in the check's unit, e.g. `0.02`: an error rate at
+    most 2 points above stable's."""
 
     @model_validator(mode="after")
     def _bounds(self) -> RelativeBounds:
-        if self.min is None and self.max is None:
-            raise ValueError("checks[].relativeToStable: set min, max or both")
+        if self.min is None and self.max is None and self.max_increase is None:
+            raise ValueError("checks[].relativeToStable: set min, max or maxIncrease")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(
                 "checks[].relativeToStable.min must be less than or equal to"
@@ -229,9 +279,12 @@ class Check(ApiModel):
     """Name of the check, unique in the analysis (including its templates); it keys the
     results in `.status`."""
     builtin: Builtin | None = None
-    """A shipped query (see docs/metrics.md): `errorRate` (0..1), `latencyP95` (seconds),
-    `costPerHour` (USD/h), `costPerRequest` (USD), `istioErrorRate` (0..1),
-    `istioLatencyP95` (milliseconds)."""
+    """A shipped query (see docs/metrics.md): per request `errorRate` (0..1),
+    `latencyP95` (seconds), `costPerHour` (USD/h), `costPerRequest` (USD), `istioErrorRate`
+    (0..1), `istioLatencyP95` (milliseconds); per finished task `costPerTask` (USD),
+    `outputTokensPerTask`, `taskErrorRate` (0..1, provider rate limits, overload and spend
+    limits excluded), `upstreamErrorShare` (those provider errors per model call, 0..1),
+    `toolFailureRate` (0..1), `taskLatencyP95` and `timeToFirstTokenP95` (seconds)."""
     query: CheckQuery | None = None
     """PromQL returning one number (a scalar, or a vector with exactly one sample).
     Placeholders: `{{name}}`, `{{namespace}}`, `{{track}}` (stable or canary),
@@ -243,7 +296,11 @@ class Check(ApiModel):
     """Highest allowed canary value."""
     relative_to_stable: RelativeBounds | None = None
     """Compare canary to stable: the same query is run for the stable track and the ratio
-    must lie within these bounds. With `min`/`max` as well, both must hold."""
+    (and difference) must lie within these bounds. With `min`/`max` as well, `passWhen`
+    says how they combine."""
+    pass_when: PassWhen = PassWhen.ALL
+    """`all`: every bound must hold. `any`: the check passes when at least one of its
+    bounds (absolute, ratio, increase) holds."""
     window: CheckWindow | None = None
     """Range of this check's `{{window}}` (default: `analysis.window`, or the template's
     `window`)."""
@@ -297,6 +354,23 @@ def _duplicate_names(checks: list[Check] | None) -> list[str]:
     return sorted(n for n, k in Counter(c.name for c in checks or []).items() if k > 1)
 
 
+class HarnessChecks(ApiModel):
+    """The built-in checks every harness (a HarnessDeployment with `spec.model`) gets, per
+    finished task and canary against stable in the same window: cost (at most 1.25 times stable),
+    output tokens (1.5 times), task error rate (upstream provider classes excluded; fails
+    above 5 % and 2 points over stable), the canary's share of provider rate-limit/overload
+    errors (fails above 5 % and twice stable), tool-call failures (above 2 % and 2 points over
+    stable), p95 task latency and p95 time to first token (1.3 times). A check of the same name
+    in `checks` replaces the default one (docs/metrics.md §3)."""
+
+    enabled: bool = True
+    """Add the default harness checks (only for HarnessDeployments with `spec.model`)."""
+    disabled: Annotated[list[DnsLabel], Field(max_length=16, json_schema_extra=LIST_SET)] | None = (
+        None
+    )
+    """Names of default checks to leave out, e.g. `[time-to-first-token-p95]`."""
+
+
 class TemplateRef(ApiModel):
     """A HarnessAnalysisTemplate in the HarnessDeployment's namespace."""
 
@@ -312,8 +386,8 @@ class AnalysisSpec(ApiModel):
 
     model_config = model_rules(
         cel(
-            "has(self.checks) || has(self.templates)",
-            "analysis: set checks, templates or both",
+            "has(self.checks) || has(self.templates) || has(self.harnessChecks)",
+            "analysis: set checks, templates or harnessChecks",
         )
     )
 
@@ -331,8 +405,14 @@ class AnalysisSpec(ApiModel):
     """Roll back when this many rounds in a row had a check that could not be evaluated
     (Prometheus down, bad query). Errors never count as passes."""
     min_requests: SampleCount = 20
-    """Default guard of built-in checks: with fewer requests of a track in the window, the
-    check is Inconclusive. 0 disables it."""
+    """Default guard of built-in per-request checks: with fewer requests of a track in the
+    window, the check is Inconclusive. 0 disables it."""
+    min_tasks: SampleCount = 20
+    """Default guard of built-in per-task checks: agent tasks are long, so with fewer
+    finished tasks of a track in the window the check is Inconclusive and the step waits."""
+    harness_checks: HarnessChecks | None = None
+    """The default harness checks (on for every HarnessDeployment with `spec.model` unless
+    `enabled: false`)."""
     checks: CheckList | None = None
     """The checks, evaluated in order."""
     templates: (
@@ -346,8 +426,8 @@ class AnalysisSpec(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisSpec:
-        if self.checks is None and self.templates is None:
-            raise ValueError("analysis: set checks, templates or both")
+        if self.checks is None and self.templates is None and self.harness_checks is None:
+            raise ValueError("analysis: set checks, templates or harnessChecks")
         if dup := _duplicate_names(self.checks):
             raise ValueError(f"analysis.checks: duplicate names {dup}")
         if self.templates and (

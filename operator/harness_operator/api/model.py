@@ -54,6 +54,10 @@ ENV_PROVIDER: Final = "HARNESS_MODEL_PROVIDER"
 """The provider (`spec.model.provider`), for harnesses that pick their client by it."""
 ENV_MODEL: Final = "ANTHROPIC_MODEL"
 ENV_PROMPT_FILE: Final = "HARNESS_SYSTEM_PROMPT_FILE"
+ENV_PORT: Final = "HARNESS_PORT"
+"""Where a harness serves its API and probes: `spec.port` (the container port)."""
+ENV_METRICS_PORT: Final = "HARNESS_METRICS_PORT"
+"""Where a harness serves /metrics: `spec.metrics.port`, else `spec.port`."""
 PROVIDER_SWITCHES: Final = {
     Provider.BEDROCK: "CLAUDE_CODE_USE_BEDROCK",
     Provider.VERTEX: "CLAUDE_CODE_USE_VERTEX",
@@ -82,7 +86,8 @@ RESOURCE_ENV: Final = "ANTHROPIC_FOUNDRY_RESOURCE"
 
 
 def _rendered(provider: Provider) -> tuple[str, ...]:
-    names = [ENV_PROVIDER, ENV_MODEL, ENV_PROMPT_FILE, *PROVIDER_SWITCHES.values()]
+    names = [ENV_PROVIDER, ENV_MODEL, ENV_PORT, ENV_METRICS_PORT, ENV_PROMPT_FILE]
+    names += PROVIDER_SWITCHES.values()
     names += [CREDENTIAL_ENV[provider], BASE_URL_ENV[provider]]
     if provider in REGION_ENV:
         names.append(REGION_ENV[provider])
@@ -102,6 +107,8 @@ back."""
 ENV_SOURCE: Final[dict[str, str]] = {
     ENV_PROVIDER: "spec.model.provider",
     ENV_MODEL: "spec.model.name",
+    ENV_PORT: "spec.port",
+    ENV_METRICS_PORT: "spec.metrics.port",
     ENV_PROMPT_FILE: "spec.model.systemPromptRef",
     **dict.fromkeys(PROVIDER_SWITCHES.values(), "spec.model.provider"),
     **dict.fromkeys(CREDENTIAL_ENV.values(), "spec.model.credentials"),
@@ -270,6 +277,25 @@ class Preflight(ApiModel):
     and works on every provider."""
 
 
+UsdPerMillion = Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+
+
+class Pricing(ApiModel):
+    """What the model costs, in USD per million tokens of each kind. The cost checks use
+    the harness's own cost counter (`harness_cost_usd_total`) when it exports one, and
+    otherwise its token counters times these prices, so a harness that exports only tokens
+    is still judged on cost."""
+
+    input: UsdPerMillion
+    """Uncached input tokens."""
+    output: UsdPerMillion
+    """Output tokens."""
+    cache_read: UsdPerMillion = 0
+    """Input tokens read from the prompt cache."""
+    cache_write: UsdPerMillion = 0
+    """Input tokens written to the prompt cache."""
+
+
 # --- the section ----------------------------------------------------------------------
 
 _SETTINGS_RULES = (
@@ -356,6 +382,9 @@ class ModelSpec(ApiModel):
     in `HARNESS_SYSTEM_PROMPT_FILE`. Editing it releases a canary."""
     preflight: Preflight = Field(default_factory=Preflight)
     """The credential and model check before traffic."""
+    pricing: Pricing | None = None
+    """Prices per million tokens, for cost checks and budgets when the harness exports
+    tokens but no cost. Not rendered into the pods: changing it is not a release."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:

@@ -25,7 +25,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from harness_operator.api.analysis import AnalysisSpec
+from harness_operator.api.analysis import AnalysisSpec, HarnessChecks
 from harness_operator.api.model import (
     ModelSpec,
     env_collision_rules,
@@ -906,6 +906,27 @@ class HarnessDeploymentSpec(ApiModel):
                     " are set"
                 )
         return self
+
+    @property
+    def analysis_settings(self) -> AnalysisSpec | None:
+        """The analysis that gates releases: `analysis` as written; for a harness (`model`
+        set) without one, the default harness checks alone. None: steps move on time."""
+        analysis = self.analysis
+        if analysis is not None:
+            if analysis.checks or analysis.templates or self.model is not None:
+                return analysis
+            return None  # only harnessChecks, but no model: nothing to check
+        if self.model is not None:
+            return AnalysisSpec(harness_checks=HarnessChecks())
+        return None
+
+    @property
+    def harness_checks_apply(self) -> bool:
+        """Whether the default harness checks are part of the analysis."""
+        analysis = self.analysis_settings
+        if self.model is None or analysis is None:
+            return False
+        return analysis.harness_checks is None or analysis.harness_checks.enabled
 
     @property
     def metrics_port(self) -> int:

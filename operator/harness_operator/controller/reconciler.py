@@ -250,7 +250,7 @@ class Reconciler:
         plan = advance(inputs)
         if (
             plan.analyse
-            and spec.analysis is not None
+            and spec.analysis_settings is not None
             and not problems
             and self._analysis_due(status, spec, now)
         ):
@@ -304,7 +304,7 @@ class Reconciler:
         """Whether a release is due (or running) whose analysis has no Prometheus to ask.
         Failing it would roll back a healthy release after traffic reached the canary;
         holding it before any traffic is what a missing setting deserves."""
-        analysis = spec.analysis
+        analysis = spec.analysis_settings
         if analysis is None or self.prometheus_url:
             return False
         if analysis.prometheus is not None and analysis.prometheus.address:
@@ -328,24 +328,26 @@ class Reconciler:
     def _analyse(
         self, hd: HarnessRef, spec: HarnessDeploymentSpec, plan: Plan, now: datetime
     ) -> Round:
-        assert spec.analysis is not None
+        analysis = spec.analysis_settings
+        assert analysis is not None
         target = Target(
             name=hd.name,
             namespace=hd.namespace,
             stable_revision=str(plan.status.stable_revision or ""),
             canary_revision=str(plan.status.canary_revision or ""),
+            pricing=spec.model.pricing if spec.model else None,
         )
         templates = {}
-        for ref in spec.analysis.templates or []:
+        for ref in analysis.templates or []:
             found = self.kube.get(API_VERSION, TEMPLATE_KIND, hd.namespace, ref.name)
             if found is not None:
                 templates[ref.name] = found.get("spec") or {}
         try:
-            checks = resolve_checks(spec.analysis, templates)
-            provider = provider_for(spec.analysis, self.prometheus_url)
+            checks = resolve_checks(analysis, templates, harness=spec.harness_checks_apply)
+            provider = provider_for(analysis, self.prometheus_url)
         except AnalysisConfigError as err:
             return Round.config_error(now, str(err))
-        return evaluate(checks, spec.analysis, target, provider, now)
+        return evaluate(checks, analysis, target, provider, now)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -518,8 +520,8 @@ def _seconds_to_step_end(
 
 
 def _check_interval(spec: HarnessDeploymentSpec) -> float:
-    if spec.analysis is not None:
-        return float(spec.analysis.check_interval_seconds)
+    if (analysis := spec.analysis_settings) is not None:
+        return float(analysis.check_interval_seconds)
     return min(5.0, float(spec.rollout.interval_seconds))
 
 

@@ -14,7 +14,9 @@ from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.api.model import (
     BASE_URL_ENV,
     CREDENTIAL_ENV,
+    ENV_METRICS_PORT,
     ENV_MODEL,
+    ENV_PORT,
     ENV_PROMPT_FILE,
     ENV_PROVIDER,
     PROJECT_ENV,
@@ -43,7 +45,14 @@ def model_env(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
     model = spec.model
     if model is None:
         return []
-    env = [_value(ENV_PROVIDER, str(model.provider)), _value(ENV_MODEL, model.name)]
+    env = [
+        _value(ENV_PROVIDER, str(model.provider)),
+        _value(ENV_MODEL, model.name),
+        # The reference harness (and any harness following its conventions) listens where
+        # the probes, Services and scrape annotations point.
+        _value(ENV_PORT, str(spec.port)),
+        _value(ENV_METRICS_PORT, str(spec.metrics_port)),
+    ]
     if model.provider in PROVIDER_SWITCHES:
         env.append(_value(PROVIDER_SWITCHES[model.provider], "1"))
     if model.region is not None:

@@ -88,7 +88,7 @@ def should_analyse(status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec)
     """Whether the controller evaluates the analysis checks at a tick, given the stored
     status (the same value as the last `Plan.analyse`)."""
     return (
-        spec.analysis is not None
+        spec.analysis_settings is not None
         and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
         and status.stage in ANALYSED_STAGES
     )

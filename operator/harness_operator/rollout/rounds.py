@@ -31,9 +31,10 @@ class Limits:
     @classmethod
     def of(cls, spec: HarnessDeploymentSpec) -> Limits | None:
         """None when the spec has no analysis: steps then advance on time alone."""
-        if spec.analysis is None:
+        analysis = spec.analysis_settings
+        if analysis is None:
             return None
-        return cls(spec.analysis.failure_limit, spec.analysis.error_limit)
+        return cls(analysis.failure_limit, analysis.error_limit)
 
 
 @dataclass(frozen=True)
