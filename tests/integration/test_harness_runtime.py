@@ -91,6 +91,8 @@ def test_a_model_change_reaches_the_canary_containers(
             "credentials": {"secretRef": {"name": "model-key", "key": "api-key"}},
         },
         "rollout": {"steps": [{"weight": 50}], "interval": "8s", "progressDeadlineSeconds": 90},
+        # This test is about the data path; the checks have their own scenarios.
+        "analysis": {"harnessChecks": {"enabled": False}},
     }
     harness.create("agent", spec)
     harness.wait_ready("agent")

@@ -44,6 +44,8 @@ def harness_spec(api: FakeModelAPI, **extra: Any) -> dict[str, Any]:
         "port": 8000,
         "replicas": 2,
         "rollout": {"steps": [{"weight": 50}], "interval": "2s", "progressDeadlineSeconds": 60},
+        # kwok's pods run nothing, so there are no task metrics to judge: no analysis.
+        "analysis": {"harnessChecks": {"enabled": False}},
         "model": model(api),
         **extra,
     }
@@ -425,7 +427,7 @@ def test_a_model_change_is_released_and_an_analysis_edit_is_not(
 
     # A model change (and dropping the analysis, which has no metrics to read here): a
     # canary on the new model, promoted.
-    harness.patch_spec("agent", {"model": model(fake_api, OPUS), "analysis": None})
+    harness.patch_spec("agent", {"model": model(fake_api, OPUS), "analysis": {"checks": None}})
     releasing = eventually(
         lambda: (
             (s := status(harness)).get("canaryModel") == f"anthropic/{OPUS}"

@@ -910,15 +910,15 @@ class HarnessDeploymentSpec(ApiModel):
     @property
     def analysis_settings(self) -> AnalysisSpec | None:
         """The analysis that gates releases: `analysis` as written; for a harness (`model`
-        set) without one, the default harness checks alone. None: steps move on time."""
+        set) without one, the default harness checks alone. None when there is nothing to
+        check: steps move on time alone."""
         analysis = self.analysis
-        if analysis is not None:
-            if analysis.checks or analysis.templates or self.model is not None:
-                return analysis
-            return None  # only harnessChecks, but no model: nothing to check
-        if self.model is not None:
-            return AnalysisSpec(harness_checks=HarnessChecks())
-        return None
+        if analysis is None:
+            return AnalysisSpec(harness_checks=HarnessChecks()) if self.model else None
+        harness = self.model is not None and (
+            analysis.harness_checks is None or analysis.harness_checks.enabled
+        )
+        return analysis if analysis.checks or analysis.templates or harness else None
 
     @property
     def harness_checks_apply(self) -> bool:
