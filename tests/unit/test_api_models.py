@@ -21,6 +21,7 @@ from harness_operator.api import (
     Strategy,
     parse_duration,
 )
+from harness_operator.api.resource import HarnessAnalysisTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -38,6 +39,10 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_parse(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
+        if doc.get("kind") == "HarnessAnalysisTemplate":
+            template = HarnessAnalysisTemplate.model_validate(doc)
+            assert template.spec.checks
+            continue
         hd = HarnessDeployment.model_validate(doc)
         assert hd.spec.image
         # What the operator writes back parses to the same thing.
