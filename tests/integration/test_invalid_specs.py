@@ -3,11 +3,12 @@ CEL rules, with a message that names the field. Nothing is created for them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scenarios import Harnesses
+from scenarios import Harnesses, Kubectl
 
 pytestmark = pytest.mark.usefixtures("crds")
 
@@ -76,3 +77,22 @@ def test_the_apiserver_rejects_it_naming_the_field(
     assert err is not None, "the apiserver accepted an invalid spec"
     assert err.status == 422, err.body
     assert field in err.body, err.body
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_is_accepted_by_the_apiserver(
+    path: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    out = kubectl(
+        "apply",
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        stdin=(path.read_text().replace("namespace: agents", f"namespace: {namespace}")),
+    )
+    assert "created (server dry run)" in out
