@@ -2,7 +2,7 @@
 # Builds (or reuses) every third-party binary the local cluster needs, into a
 # cache outside the work tree keyed by version. Nothing here is committed.
 # Each step runs in a subshell, so its `cd` never leaks into the next one.
-# Usage: cluster/build.sh [all|k8s|etcd|kwok|istio|prometheus|kubectl|podman]
+# Usage: cluster/build.sh [all|k8s|etcd|kwok|istio|prometheus|kubectl|podman|kstatus]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=versions.env
@@ -127,6 +127,23 @@ PY
   rm -rf "$tmp"
 )
 
+build_kstatus() (
+  # Flux's health verdict from the real kstatus library (cluster/kstatus/main.go, our own
+  # code) for the GitOps tests. Rebuilt when main.go changes, not only when the version does.
+  local out="$CACHE/kstatus-$CLI_UTILS_VERSION"
+  if [[ -x "$out/kstatus" ]] && cmp -s "$HERE/kstatus/main.go" "$out/main.go"; then return; fi
+  log "kstatus (sigs.k8s.io/cli-utils $CLI_UTILS_VERSION)"
+  local mod="$CACHE/wrappers/kstatus-$CLI_UTILS_VERSION"
+  rm -rf "$mod" && mkdir -p "$mod" && cd "$mod"
+  cp "$HERE/kstatus/main.go" .
+  go mod init example.invalid/kstatus >/dev/null 2>&1
+  go get "sigs.k8s.io/cli-utils@$CLI_UTILS_VERSION" 2>go-get.log || { cat go-get.log >&2; exit 1; }
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  go build -trimpath -ldflags "-s -w" -o "$out.tmp/kstatus" .
+  cp main.go "$out.tmp/main.go"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+)
+
 ensure_podman() (
   # Real containers for the reference harness and the operator image (podman with runc,
   # a base image from Debian packages: docs/development.md).
@@ -156,8 +173,10 @@ case "$what" in
   prometheus) fetch_prometheus ;;
   kubectl) fetch_kubectl ;;
   podman) ensure_podman ;;
+  kstatus) build_kstatus ;;
   all)
     ensure_podman; fetch_kubectl; fetch_prometheus; fetch_istio; build_kwok; build_etcd; build_k8s
+    build_kstatus
     # The Go build cache (~3.6 GB) only speeds up a rebuild of the same versions, which
     # never happens: binaries are cached by version. Keep the module cache (istio CRDs).
     rm -rf "$GOCACHE" ;;
