@@ -54,6 +54,9 @@ RESTART_BACKOFF_SECONDS = (1.0, 2.0, 4.0)
 MAX_RESTARTS = 3
 STOP_GRACE_CAP_SECONDS = 30
 POLL_SECONDS = 0.3
+FILE_REFRESH_SECONDS = 1.0
+"""How often Secret and ConfigMap volume files of running containers are brought up to date
+(a kubelet takes up to about a minute; faster here, so tests need not wait for it)."""
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]
@@ -110,9 +113,14 @@ class ContainerPlan:
         return [*argv, self.image, *self.args]
 
     def write_files(self, files_root: Path) -> None:
+        """Materialise the files (again: a kubelet refreshes Secret and ConfigMap volumes
+        of running pods too); files whose key is gone are removed."""
         for index, path in enumerate(sorted(self.files)):
             directory = files_root / str(index)
             directory.mkdir(parents=True, exist_ok=True)
+            for stale in directory.iterdir():
+                if stale.is_file() and stale.name not in self.files[path]:
+                    stale.unlink()
             for filename, content in self.files[path].items():
                 target = directory / filename
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -314,6 +322,8 @@ class _Container:
     ready: bool = False
     restarts: int = 0
     restart_after: float | None = None
+    pod_body: Obj = field(default_factory=dict)
+    files_at: float = field(default_factory=time.monotonic)
 
 
 def free_port() -> int:
@@ -452,7 +462,27 @@ class PodRunner:
         for name, pod in wanted.items():
             if name not in running:
                 self._start(pod)
+        self._refresh_files()
         self._check_health()
+
+    def _refresh_files(self) -> None:
+        """Bring mounted Secret and ConfigMap files of running containers up to date (e.g.
+        the operator's kill switch), as a kubelet does for running pods."""
+        now = time.monotonic()
+        with self._lock:
+            due = [c for c in self._containers.values() if now - c.files_at >= FILE_REFRESH_SECONDS]
+        for container in due:
+            container.files_at = now
+            if not container.plan.files:
+                continue
+            try:
+                plan = container_plan(
+                    container.pod_body, self._lookup, container.image, container.port
+                )
+            except PlanError as err:
+                self.errors.append(f"{container.pod}: {err}")
+                continue
+            plan.write_files(container.files_root)
 
     def _lookup(self, kind: str, name: str) -> Obj | None:
         from kubernetes.client.exceptions import ApiException
@@ -495,6 +525,7 @@ class PodRunner:
             files_root=files_root,
             target=self.targets_dir / f"pod-{self.namespace}-{meta['name']}.json",
             plan=plan,
+            pod_body=pod,
         )
         podman("rm", "-f", "-t", "0", plan.name, check=False)  # a leftover of a crash
         podman(*plan.argv(files_root))

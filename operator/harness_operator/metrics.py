@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -48,7 +49,31 @@ RECONCILE_ERRORS = Counter(
     "harness_operator_reconcile_errors", "Reconcile passes that failed.", LABELS
 )
 
+BUDGET_SPENT = Gauge(
+    "harness_budget_spent_usd", "Spend in the current budget window.", [*LABELS, "window"]
+)
+BUDGET_LIMIT = Gauge("harness_budget_limit_usd", "Budget limit of the window.", [*LABELS, "window"])
+BUDGET_REMAINING = Gauge(
+    "harness_budget_remaining_usd", "Budget left in the current window.", [*LABELS, "window"]
+)
+BUDGET_HOURS_LEFT = Gauge(
+    "harness_budget_hours_to_exhaustion",
+    "Hours until the window's budget runs out at the current burn rate (absent when it"
+    " does not within the window).",
+    [*LABELS, "window"],
+)
+BUDGET_BURN = Gauge(
+    "harness_budget_burn_usd_per_hour", "Current spend rate of the harness.", LABELS
+)
+BUDGET_STEP = Gauge(
+    "harness_budget_step", "1 for the current step of the budget ladder.", [*LABELS, "step"]
+)
+BUDGET_STEPS = ("Within", "Warning", "PromotionBlocked", "CanaryAborted", "Stopped")
+
 OUTCOMES = ("Pass", "Fail", "Inconclusive", "Error")
+_BUDGET_WINDOWS: dict[tuple[str, str], set[str]] = {}
+"""The windows each HarnessDeployment's budget gauges were set for (to remove them)."""
+_WINDOW_GAUGES = (BUDGET_SPENT, BUDGET_LIMIT, BUDGET_REMAINING, BUDGET_HOURS_LEFT)
 
 
 @contextmanager
@@ -79,10 +104,59 @@ def record_status(namespace: str, name: str, status: Mapping[str, Any]) -> None:
             CHECK_OUTCOME.labels(namespace, name, check, outcome).set(
                 1 if result.get("outcome") == outcome else 0
             )
+    record_budget(namespace, name, status.get("budget"))
+
+
+def record_budget(namespace: str, name: str, budget: Mapping[str, Any] | None) -> None:
+    """Mirror `status.budget` into the budget gauges (and drop them without a budget)."""
+    forget_budget(namespace, name)
+    if not budget:
+        return
+    for step in BUDGET_STEPS:
+        BUDGET_STEP.labels(namespace, name, step).set(1 if budget.get("step") == step else 0)
+    if budget.get("burnUsdPerHour") is not None:
+        BUDGET_BURN.labels(namespace, name).set(float(budget["burnUsdPerHour"]))
+    checked = _time(budget.get("checkedAt"))
+    for window in budget.get("windows") or []:
+        key = (namespace, name, str(window.get("window")))
+        _BUDGET_WINDOWS.setdefault((namespace, name), set()).add(key[2])
+        BUDGET_LIMIT.labels(*key).set(float(window.get("limitUsd") or 0))
+        if window.get("spentUsd") is not None:
+            BUDGET_SPENT.labels(*key).set(float(window["spentUsd"]))
+        if window.get("remainingUsd") is not None:
+            BUDGET_REMAINING.labels(*key).set(float(window["remainingUsd"]))
+        exhausts = _time(window.get("exhaustsAt"))
+        if exhausts is not None and checked is not None:
+            hours = max((exhausts - checked).total_seconds() / 3600, 0.0)
+            BUDGET_HOURS_LEFT.labels(*key).set(hours)
+
+
+def forget_budget(namespace: str, name: str) -> None:
+    for gauge in (
+        BUDGET_SPENT,
+        BUDGET_LIMIT,
+        BUDGET_REMAINING,
+        BUDGET_HOURS_LEFT,
+        BUDGET_BURN,
+        BUDGET_STEP,
+    ):
+        for labels in [k for k in gauge._metrics if k[:2] == (namespace, name)]:
+            with suppress(KeyError):
+                gauge.remove(*labels)
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def forget(namespace: str, name: str) -> None:
     """Drop the series of a deleted HarnessDeployment."""
+    forget_budget(namespace, name)
     for gauge in (CANARY_WEIGHT, FAILED_CHECKS, ERROR_CHECKS):
         with suppress(KeyError):
             gauge.remove(namespace, name)

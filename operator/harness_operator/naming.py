@@ -66,6 +66,11 @@ def canary_name(name: str) -> str:
     return track_name(name, Track.CANARY)
 
 
+def controls_name(name: str) -> str:
+    """The ConfigMap of the operator's controls for a harness (the budget kill switch)."""
+    return f"{name}-controls"
+
+
 def service_host(service: str, namespace: str) -> str:
     """Cluster-internal FQDN of a Service."""
     return f"{service}.{namespace}.svc.{CLUSTER_DOMAIN}"

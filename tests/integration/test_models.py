@@ -366,7 +366,8 @@ def test_each_provider_renders_its_environment(
         )
         (container,) = deployment.spec.template.spec.containers
         env = {e.name: _env_value(e) for e in container.env or []}
-        assert env == expected, provider
+        kill_switch = {"HARNESS_KILL_SWITCH_FILE": "/var/run/harness/controls/stop"}
+        assert env == {**expected, **kill_switch}, provider
     vertex = apps.read_namespaced_deployment("vertex-stable", namespace).spec.template.spec
     mounted = [v for v in vertex.volumes if v.name == "harness-model-credentials"]
     assert mounted

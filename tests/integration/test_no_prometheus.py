@@ -48,8 +48,9 @@ def test_a_release_without_prometheus_is_held_before_any_traffic(
         # Held, resync after resync: no canary pods, no traffic, no rollback.
         count = operator.metric("harness_operator_reconcile_duration_seconds_count")
         eventually(
-            lambda: operator.metric("harness_operator_reconcile_duration_seconds_count")
-            > count + 3,
+            lambda: (
+                operator.metric("harness_operator_reconcile_duration_seconds_count") > count + 3
+            ),
             timeout=20,
         )
         status = harness.get("agent")["status"]

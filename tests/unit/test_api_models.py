@@ -214,7 +214,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "reserved volume name",
         {"podTemplate": {"volumes": [{"name": "harness-tmp", "emptyDir": {}}]}},
         "podTemplate.volumes[].name: harness-tmp, harness-model-credentials,"
-        " harness-system-prompt are reserved for the operator",
+        " harness-system-prompt, harness-controls are reserved for the operator",
     ),
     (
         "mount of an unknown volume",

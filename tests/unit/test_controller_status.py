@@ -120,11 +120,12 @@ CASES: list[tuple[str, dict[str, Any], str, tuple[str, str], tuple[str, str]]] =
         ("False", "RolledBack"),
     ),
     (
+        # Short of replicas after a promotion: the release's outcome still stands.
         "degraded at rest",
-        {"phase": "Degraded", "stable": ROLLING},
+        {"phase": "Degraded", "stable": ROLLING, "releaseCount": 2},
         "InProgress",
         ("False", "StableUnavailable"),
-        ("Unknown", "Deploying"),
+        ("True", "Promoted"),
     ),
     (
         "spec cannot be realised",
@@ -184,7 +185,9 @@ def test_every_condition_carries_the_generation() -> None:
 
 def test_a_problem_marks_a_first_deploy_failed_but_keeps_a_release_phase() -> None:
     problem = (Problem("Conflict", "Service x exists"),)
-    assert observe(None, problems=problem)["status"]["phase"] == "Failed"
+    failed = observe(None, problems=problem)["status"]
+    assert failed["phase"] == "Failed"
+    assert failed["message"] == "the spec cannot be realised: Service x exists"
     assert observe("Progressing", problems=problem)["status"]["phase"] == "Progressing"
 
 

@@ -52,6 +52,7 @@ def key_ref(name: str = "model-key", key: str = "api-key") -> dict[str, Any]:
 
 
 PORTS = {"HARNESS_PORT": "8080", "HARNESS_METRICS_PORT": "8080"}
+KILL_SWITCH = {"HARNESS_KILL_SWITCH_FILE": "/var/run/harness/controls/stop"}
 EXPECTED_ENV: dict[str, dict[str, Any]] = {
     "anthropic": {
         "HARNESS_MODEL_PROVIDER": "anthropic",
@@ -97,7 +98,7 @@ EXPECTED_ENV: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("provider", list(MODELS))
 def test_each_provider_renders_the_variables_its_sdk_reads(provider: str) -> None:
     rendered = env_of(spec(model=MODELS[provider]))
-    assert rendered == EXPECTED_ENV[provider]
+    assert rendered == {**EXPECTED_ENV[provider], **KILL_SWITCH}
     assert set(rendered) <= set(RENDERED_ENV[Provider(provider)])
 
 

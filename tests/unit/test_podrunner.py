@@ -98,12 +98,15 @@ def test_the_pod_ip_becomes_a_loopback_port() -> None:
 
 def test_volumes_become_files_and_tmpfs(tmp_path: Path) -> None:
     result = plan({"image": "localhost/harness-app:1.0", "model": MODEL})
-    assert result.files == {"/var/run/harness/prompt": {"system-prompt.txt": b"Be brief."}}
+    assert result.files == {
+        "/var/run/harness/prompt": {"system-prompt.txt": b"Be brief."},
+        "/var/run/harness/controls": {},  # optional, and not written yet
+    }
     assert result.tmpfs == {"/tmp": "1g"}
     result.write_files(tmp_path)
     argv = result.argv(tmp_path)
-    assert f"{tmp_path / '0'}:/var/run/harness/prompt:ro" in argv
-    assert (tmp_path / "0" / "system-prompt.txt").read_text() == "Be brief."
+    assert f"{tmp_path / '1'}:/var/run/harness/prompt:ro" in argv
+    assert (tmp_path / "1" / "system-prompt.txt").read_text() == "Be brief."
 
 
 def test_vertex_key_file_is_mounted() -> None:

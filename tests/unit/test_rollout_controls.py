@@ -41,6 +41,7 @@ def test_control_keys() -> None:
         "harness.dev/pause",
         "harness.dev/resume",
         "harness.dev/promote",
+        "harness.dev/lift-budget",
     )
 
 

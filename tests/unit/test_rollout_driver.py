@@ -22,6 +22,7 @@ from typing import Any
 
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.api.status import HarnessDeploymentStatus, Phase, Stage
+from harness_operator.budget import SpendReading
 from harness_operator.preflight import Verdict as PreflightVerdict
 from harness_operator.render import ReleaseState, revision
 from harness_operator.rollout import Inputs, Note, Plan, WorkloadState, advance, should_analyse
@@ -184,6 +185,8 @@ class Release:
     controls: dict[str, str] = field(default_factory=dict)
     credentials: PreflightVerdict | None = None
     """The preflight verdict every tick sees (None: the spec has no model)."""
+    spend: SpendReading | None = None
+    """The spend reading the next tick sees (consumed by it: later ticks see None)."""
     remove_consumed: bool = True
     """Whether the fake controller removes consumed annotations (False: it crashed)."""
     stable: FakeDeployment = field(default_factory=FakeDeployment)
@@ -260,7 +263,9 @@ class Release:
             analysis=canned_round(self.now, verdict) if verdict else None,
             controls=dict(self.controls),
             credentials=self.credentials,
+            spend=self.spend,
         )
+        self.spend = None
         plan = advance(inputs)
         previous = self.history[-1].plan if self.history else None
         check_invariants(self, plan, previous)

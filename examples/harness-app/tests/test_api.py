@@ -414,3 +414,26 @@ def test_missing_credentials_fail_readiness(fake: FakeModelAPI, setenv: Setenv) 
 
     run(scenario())
     assert messages(fake) == []
+
+
+def test_the_kill_switch_refuses_new_tasks_and_keeps_the_pod_ready(
+    fake: FakeModelAPI, setenv: Setenv, tmp_path: Path
+) -> None:
+    switch = tmp_path / "stop"
+    setenv(HARNESS_KILL_SWITCH_FILE=str(switch))
+
+    async def scenario() -> None:
+        async with serving() as (_harness, client):
+            assert (
+                await client.post("/v1/tasks", json={"prompt": "hi"})
+            ).status == 200  # no file yet
+            switch.write_text("true")
+            stopped = await client.post("/v1/tasks", json={"prompt": "hi"})
+            assert stopped.status == 503
+            assert stopped.headers["Retry-After"] == "60"
+            assert (await client.get("/ready")).status == 200, "readiness must not follow it"
+            switch.write_text("false")
+            assert (await client.post("/v1/tasks", json={"prompt": "hi"})).status == 200
+
+    run(scenario())
+    assert len([r for r in fake.requests() if r.endpoint == "messages"]) >= 2

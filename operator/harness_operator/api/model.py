@@ -54,6 +54,8 @@ ENV_PROVIDER: Final = "HARNESS_MODEL_PROVIDER"
 """The provider (`spec.model.provider`), for harnesses that pick their client by it."""
 ENV_MODEL: Final = "ANTHROPIC_MODEL"
 ENV_PROMPT_FILE: Final = "HARNESS_SYSTEM_PROMPT_FILE"
+ENV_KILL_SWITCH: Final = "HARNESS_KILL_SWITCH_FILE"
+"""A file whose content is `true` while the budget has stopped spending (docs/budgets.md)."""
 ENV_PORT: Final = "HARNESS_PORT"
 """Where a harness serves its API and probes: `spec.port` (the container port)."""
 ENV_METRICS_PORT: Final = "HARNESS_METRICS_PORT"
@@ -86,7 +88,7 @@ RESOURCE_ENV: Final = "ANTHROPIC_FOUNDRY_RESOURCE"
 
 
 def _rendered(provider: Provider) -> tuple[str, ...]:
-    names = [ENV_PROVIDER, ENV_MODEL, ENV_PORT, ENV_METRICS_PORT, ENV_PROMPT_FILE]
+    names = [ENV_PROVIDER, ENV_MODEL, ENV_PORT, ENV_METRICS_PORT, ENV_PROMPT_FILE, ENV_KILL_SWITCH]
     names += PROVIDER_SWITCHES.values()
     names += [CREDENTIAL_ENV[provider], BASE_URL_ENV[provider]]
     if provider in REGION_ENV:
@@ -108,6 +110,7 @@ ENV_SOURCE: Final[dict[str, str]] = {
     ENV_PROVIDER: "spec.model.provider",
     ENV_MODEL: "spec.model.name",
     ENV_PORT: "spec.port",
+    ENV_KILL_SWITCH: "spec.budget",
     ENV_METRICS_PORT: "spec.metrics.port",
     ENV_PROMPT_FILE: "spec.model.systemPromptRef",
     **dict.fromkeys(PROVIDER_SWITCHES.values(), "spec.model.provider"),

@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from harness_operator.api.analysis import AnalysisSpec, HarnessChecks
+from harness_operator.api.budget import BudgetSpec
 from harness_operator.api.model import (
     ModelSpec,
     env_collision_rules,
@@ -66,7 +67,14 @@ MODEL_CREDENTIALS_VOLUME = "harness-model-credentials"
 """Secret volume of a file credential (`spec.model`, vertex)."""
 SYSTEM_PROMPT_VOLUME = "harness-system-prompt"
 """ConfigMap volume of `spec.model.systemPromptRef`."""
-RESERVED_VOLUMES = (RESERVED_VOLUME, MODEL_CREDENTIALS_VOLUME, SYSTEM_PROMPT_VOLUME)
+CONTROLS_VOLUME = "harness-controls"
+"""ConfigMap volume of the operator's controls for the harness (the budget kill switch)."""
+RESERVED_VOLUMES = (
+    RESERVED_VOLUME,
+    MODEL_CREDENTIALS_VOLUME,
+    SYSTEM_PROMPT_VOLUME,
+    CONTROLS_VOLUME,
+)
 RESERVED_MOUNT_PREFIX = "/var/run/harness/"
 """Where the operator mounts the model's files; user mounts may not go there."""
 
@@ -887,6 +895,9 @@ class HarnessDeploymentSpec(ApiModel):
     """The model the harness calls: provider, pinned model id, credentials, system prompt
     (docs/models.md). The operator renders the provider's environment into the pods and
     verifies the credential before a revision gets traffic."""
+    budget: BudgetSpec | None = None
+    """Spend limits per window and the escalation ladder: warn, block promotion, abort the
+    canary, stop spending (docs/budgets.md). Never starts a release."""
 
     @model_validator(mode="after")
     def _consistent(self) -> HarnessDeploymentSpec:

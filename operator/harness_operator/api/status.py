@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import AfterValidator, ConfigDict, Field
 
@@ -190,6 +190,57 @@ class RollbackRecord(StatusModel):
     """Human-readable account of the rollback."""
 
 
+class BudgetStep(StrEnum):
+    """Where spend stands on the budget ladder (see `spec.budget`)."""
+
+    WITHIN = "Within"
+    WARNING = "Warning"
+    PROMOTION_BLOCKED = "PromotionBlocked"
+    CANARY_ABORTED = "CanaryAborted"
+    STOPPED = "Stopped"
+
+
+BUDGET_LADDER: Final = tuple(BudgetStep)
+"""The steps in escalating order."""
+
+
+class BudgetWindowStatus(StatusModel):
+    """Spend in one budget window."""
+
+    window: ShortString
+    """`hour`, `day`, `month` or a duration."""
+    limit_usd: float
+    """The limit."""
+    spent_usd: float | None = None
+    """Spent since the window began (None: no cost data)."""
+    remaining_usd: float | None = None
+    """Limit minus spent (negative when over)."""
+    resets_at: Timestamp
+    """When the window ends and its spend starts from zero."""
+    exhausts_at: Timestamp | None = None
+    """When the limit is reached at the current burn rate, if within this window."""
+
+
+class BudgetStatus(StatusModel):
+    """Where spend stands against `spec.budget`."""
+
+    step: BudgetStep
+    """The ladder step: the highest reached by any window (or `Stopped` after a provider
+    spend-limit error)."""
+    reason: LongString | None = None
+    """Which window (or provider error) put it there."""
+    since: Timestamp | None = None
+    """When `step` last changed."""
+    checked_at: Timestamp
+    """When spend was last read."""
+    burn_usd_per_hour: float | None = None
+    """Current spend rate over `spec.budget.burnWindow`."""
+    lifted_until: Timestamp | None = None
+    """`harness.dev/lift-budget` lifted the ladder until then (the current windows' reset)."""
+    windows: Annotated[list[BudgetWindowStatus], Field(max_length=8)] = Field(default_factory=list)
+    """Per window: spent, limit, remaining, reset, projected exhaustion."""
+
+
 class HarnessDeploymentStatus(StatusModel):
     """Observed state of a HarnessDeployment and progress of its release."""
 
@@ -273,6 +324,8 @@ class HarnessDeploymentStatus(StatusModel):
     """Releases started (a restart on a new revision counts as a new one)."""
     rollback_count: Count | None = None
     """Releases rolled back."""
+    budget: BudgetStatus | None = None
+    """Spend against `spec.budget` (absent without one)."""
     last_transition_time: Timestamp | None = None
     """When `phase` last changed."""
     conditions: (

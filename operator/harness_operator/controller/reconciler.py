@@ -37,9 +37,12 @@ from harness_operator.api import (
     HarnessDeploymentStatus,
     Strategy,
 )
+from harness_operator.api.analysis import AnalysisSpec, HarnessChecks
 from harness_operator.api.model import ModelSpec
 from harness_operator.api.resource import TEMPLATE_KIND
 from harness_operator.api.status import RELEASE_PHASES, Stage
+from harness_operator.budget.ladder import SpendReading
+from harness_operator.budget.spend import read_spend
 from harness_operator.controller.status import (
     CONDITION_CREDENTIALS_VALID,
     CONDITION_DEGRADED,
@@ -72,6 +75,7 @@ from harness_operator.render import (
 from harness_operator.render.model import FILE_CREDENTIAL
 from harness_operator.rollout import CONTROL_KEYS, Inputs, Note, Plan, WorkloadState, advance
 from harness_operator.rollout.adopt import adopt_revisions
+from harness_operator.rollout.controls import CONTROL_LIFT_BUDGET
 from harness_operator.traffic import IstioRouter, Router
 
 log = logging.getLogger(__name__)
@@ -246,6 +250,7 @@ class Reconciler:
             analysis=None,
             controls={k: str(v) for k, v in annotations.items() if k in CONTROL_KEYS},
             credentials=credentials,
+            spend=self._read_spend(hd, spec, status, annotations, now),
         )
         plan = advance(inputs)
         if (
@@ -294,7 +299,42 @@ class Reconciler:
             outcome.next_tick = min(
                 _check_interval(spec), _seconds_to_step_end(plan.status, spec, now)
             )
+        if spec.budget is not None:
+            # Read spend at its own cadence, at rest too.
+            budget_tick = spec.budget.check_interval_seconds
+            outcome.next_tick = min(outcome.next_tick or budget_tick, budget_tick)
         return live.get(stable_key), plan.status.to_k8s()
+
+    # -- budget --------------------------------------------------------------------------
+
+    def _read_spend(
+        self,
+        hd: HarnessRef,
+        spec: HarnessDeploymentSpec,
+        status: HarnessDeploymentStatus,
+        annotations: Obj,
+        now: datetime,
+    ) -> SpendReading | None:
+        """Spend from Prometheus when the budget is due for a check (or a lift asks)."""
+        budget = spec.budget
+        if budget is None:
+            return None
+        stored = status.budget
+        due = (
+            stored is None
+            or (now - stored.checked_at).total_seconds() >= 0.9 * budget.check_interval_seconds
+            or CONTROL_LIFT_BUDGET in annotations
+            or any(now >= w.resets_at for w in stored.windows)
+        )
+        if not due:
+            return None
+        analysis = spec.analysis_settings or AnalysisSpec(harness_checks=HarnessChecks())
+        try:
+            provider = provider_for(analysis, self.prometheus_url)
+        except AnalysisConfigError as err:
+            return SpendReading(now, (), None, 0.0, problem=str(err))
+        pricing = spec.model.pricing if spec.model is not None else None
+        return read_spend(provider, hd.namespace, hd.name, budget, pricing, now)
 
     # -- analysis ------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from harness_operator.api.status import (
     CONDITION_RELEASED,
     CONDITION_STALLED,
     RELEASE_PHASES,
+    BudgetStep,
     Phase,
 )
 from harness_operator.preflight import Verdict
@@ -38,6 +39,9 @@ from harness_operator.rollout import WorkloadState
 
 __all__ = ["CONDITION_CREDENTIALS_VALID"]
 
+CONDITION_BUDGET = "Budget"
+"""Spend against `spec.budget`: True while within it (reason `Within` or `Warning`), False
+once promotion is blocked, the canary aborted or spending stopped (the reason says which)."""
 CONDITION_MODEL_PINNED = "ModelPinned"
 """False when `spec.model.name` is an alias the provider may re-point (the SDK knows a dated
 snapshot of it): allowed, but the model could change without a release."""
@@ -86,18 +90,23 @@ def with_conditions(seen: Observation, release: Obj, current: Obj, now: datetime
     status["observedGeneration"] = seen.generation
     if seen.problems and status.get("phase") in (None, Phase.INITIALIZING, Phase.FAILED):
         status["phase"] = str(Phase.FAILED)
+        status["message"] = "the spec cannot be realised: " + "; ".join(
+            p.message for p in seen.problems
+        )
     phase = status.get("phase")
     message = str(status.get("message") or phase)
     rollback = status.get("rollback") or {}
     conditions: list[tuple[str, Cond]] = [
         (CONDITION_READY, _ready(seen, phase, message)),
-        (CONDITION_RECONCILING, _reconciling(seen, phase, message)),
-        (CONDITION_STALLED, _stalled(seen, phase, rollback)),
+        (CONDITION_RECONCILING, _reconciling(seen, phase, message, _stopped(status))),
+        (CONDITION_STALLED, _stalled(seen, phase, rollback, _stopped(status))),
         (CONDITION_RELEASED, _released(seen, status, rollback)),
         (CONDITION_PROGRESSING, _progressing(seen, phase, message)),
         (CONDITION_DEGRADED, _degraded(seen)),
         (CONDITION_CONFIG_RESOLVED, _resolved(seen)),
     ]
+    if status.get("budget"):
+        conditions.append((CONDITION_BUDGET, _budget(status["budget"])))
     if seen.credentials is not None:
         verdict = seen.credentials
         conditions.append(
@@ -135,10 +144,20 @@ def _ready(seen: Observation, phase: object, message: str) -> Cond:
     return ("True", "StableAvailable", counts)
 
 
-def _reconciling(seen: Observation, phase: object, message: str) -> Cond:
+def _stopped(status: Obj) -> str | None:
+    """Why the budget stopped spending, when it did."""
+    budget = status.get("budget") or {}
+    if budget.get("step") != BudgetStep.STOPPED:
+        return None
+    return str(budget.get("reason") or "the budget is exhausted")
+
+
+def _reconciling(seen: Observation, phase: object, message: str, stopped: str | None) -> Cond:
     """True while the operator is still converging on the spec: a release or a rollout in
-    progress. A held release is Stalled, not Reconciling (kstatus reads this one first)."""
-    if seen.problems or (seen.held is not None and seen.held.condition_status == "False"):
+    progress. A held or stopped harness is Stalled, not Reconciling (kstatus reads this one
+    first)."""
+    refused = seen.held is not None and seen.held.condition_status == "False"
+    if seen.problems or refused or stopped is not None:
         return ("False", "Stalled", "see Stalled")
     if phase in RELEASE_PHASES:
         return ("True", "Releasing", message)
@@ -147,13 +166,15 @@ def _reconciling(seen: Observation, phase: object, message: str) -> Cond:
     return ("False", "Reconciled", "nothing is in progress")
 
 
-def _stalled(seen: Observation, phase: object, rollback: Obj) -> Cond:
+def _stalled(seen: Observation, phase: object, rollback: Obj, stopped: str | None) -> Cond:
     """True when the operator cannot go on without a change from outside."""
     if seen.problems:
         return ("True", seen.problems[0].reason, "; ".join(p.message for p in seen.problems))
     held = seen.held
     if held is not None and held.condition_status == "False":
         return ("True", held.reason, f"the model credential was refused: {held.message}")
+    if stopped is not None:
+        return ("True", "BudgetStopped", f"spending is stopped by the budget: {stopped}")
     if phase == Phase.ROLLED_BACK:
         why = str(rollback.get("message") or "the release was rolled back")
         return ("True", "RolledBack", why)
@@ -170,7 +191,8 @@ def _released(seen: Observation, status: Obj, rollback: Obj) -> Cond:
         return ("False", "RolledBack", f"revision {rollback.get('revision')} rolled back: {why}")
     if seen.problems:
         return ("False", "Blocked", "the spec cannot be realised; see Degraded")
-    if phase == Phase.READY:
+    if phase in (Phase.READY, Phase.DEGRADED):
+        # The last release's outcome stands while the stable track is short of replicas.
         revision = status.get("stableRevision")
         if status.get("releaseCount"):
             return ("True", "Promoted", f"revision {revision} was promoted and serves all traffic")
@@ -188,6 +210,13 @@ def _progressing(seen: Observation, phase: object, message: str) -> Cond:
     if seen.stable.ready:
         return ("False", "Complete", "the stable track runs the latest revision")
     return ("True", "RollingOut", "the stable track is rolling out")
+
+
+def _budget(budget: Obj) -> Cond:
+    """True while spend lets the harness work normally (within, or only warned)."""
+    step = str(budget.get("step"))
+    healthy = step in (BudgetStep.WITHIN, BudgetStep.WARNING)
+    return ("True" if healthy else "False", step, str(budget.get("reason") or step))
 
 
 def _degraded(seen: Observation) -> Cond:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 from harness_operator.api import HarnessDeploymentSpec
+from harness_operator.api.budget import StopAction
 from harness_operator.api.model import (
     BASE_URL_ENV,
     CREDENTIAL_ENV,
+    ENV_KILL_SWITCH,
     ENV_METRICS_PORT,
     ENV_MODEL,
     ENV_PORT,
@@ -27,11 +29,19 @@ from harness_operator.api.model import (
     Provider,
 )
 from harness_operator.api.spec import (
+    CONTROLS_VOLUME,
     MODEL_CREDENTIALS_VOLUME,
     RESERVED_MOUNT_PREFIX,
     SYSTEM_PROMPT_VOLUME,
 )
+from harness_operator.naming import common_labels, controls_name
+from harness_operator.render.meta import object_meta
+from harness_operator.render.state import HarnessRef, K8sObject, ReleaseState
 
+CONTROLS_DIR: Final = RESERVED_MOUNT_PREFIX + "controls"
+"""The operator's flags for the harness (`<name>-controls` ConfigMap): `stop` is the budget
+kill switch."""
+KILL_SWITCH_FILE: Final = CONTROLS_DIR + "/stop"
 CREDENTIALS_DIR: Final = RESERVED_MOUNT_PREFIX + "model"
 CREDENTIALS_FILE: Final = "credentials.json"
 PROMPT_DIR: Final = RESERVED_MOUNT_PREFIX + "prompt"
@@ -66,6 +76,7 @@ def model_env(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
     env += _credential_env(model)
     if model.system_prompt_ref is not None:
         env.append(_value(ENV_PROMPT_FILE, f"{PROMPT_DIR}/{PROMPT_FILE}"))
+    env.append(_value(ENV_KILL_SWITCH, KILL_SWITCH_FILE))
     return env
 
 
@@ -83,12 +94,21 @@ def _value(name: str, value: str) -> dict[str, Any]:
     return {"name": name, "value": value}
 
 
-def model_volumes(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
-    """Pod volumes for a key-file credential and the system prompt."""
+def model_volumes(spec: HarnessDeploymentSpec, owner: str) -> list[dict[str, Any]]:
+    """Pod volumes for the operator's controls (always, so a budget edit never changes the
+    pod template), a key-file credential and the system prompt. `owner` names the
+    HarnessDeployment."""
     model = spec.model
     if model is None:
         return []
-    volumes = []
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": CONTROLS_VOLUME,
+            # Optional: pods start before the operator's first write of it, and its updates
+            # reach the running pods without a restart (a mounted ConfigMap is refreshed).
+            "configMap": {"name": controls_name(owner), "optional": True},
+        }
+    ]
     ref = model.secret_ref
     if ref is not None and model.provider in FILE_CREDENTIAL:
         volumes.append(
@@ -116,10 +136,31 @@ def model_volumes(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
 
 def model_mounts(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
     """Read-only mounts of `model_volumes`."""
-    mounts = {MODEL_CREDENTIALS_VOLUME: CREDENTIALS_DIR, SYSTEM_PROMPT_VOLUME: PROMPT_DIR}
+    mounts = {
+        CONTROLS_VOLUME: CONTROLS_DIR,
+        MODEL_CREDENTIALS_VOLUME: CREDENTIALS_DIR,
+        SYSTEM_PROMPT_VOLUME: PROMPT_DIR,
+    }
     return [
         {"name": v["name"], "mountPath": mounts[v["name"]], "readOnly": True}
-        for v in model_volumes(spec)
+        for v in model_volumes(spec, "")
+    ]
+
+
+def render_controls(
+    hd: HarnessRef, spec: HarnessDeploymentSpec, state: ReleaseState
+) -> list[K8sObject]:
+    """The `<name>-controls` ConfigMap a harness reads (nothing without `spec.model`)."""
+    if spec.model is None:
+        return []
+    stop = state.stop_spending is StopAction.KILL_SWITCH
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": object_meta(hd, controls_name(hd.name), common_labels(hd.name)),
+            "data": {"stop": "true" if stop else "false"},
+        }
     ]
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.naming import Track, track_name
+from harness_operator.render.model import render_controls
 from harness_operator.render.scaling import hpa_tracks, render_hpas, render_pdb
 from harness_operator.render.service import render_services
 from harness_operator.render.state import Desired, HarnessRef, ObjectKey, ReleaseState
@@ -38,6 +39,7 @@ def render(
         *render_services(hd, spec),
         *render_hpas(hd, spec, state),
         render_pdb(hd, spec),
+        *render_controls(hd, spec, state),
         *(router or IstioRouter()).render(hd, spec, route),
     ]
     with_hpa = set(hpa_tracks(spec, state))

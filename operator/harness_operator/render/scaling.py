@@ -20,7 +20,7 @@ DEFAULT_CPU_UTILIZATION: Final = 80
 
 def hpa_tracks(spec: HarnessDeploymentSpec, state: ReleaseState) -> list[Track]:
     """Tracks that get an HPA."""
-    if spec.autoscaling is None:
+    if spec.autoscaling is None or state.scaled_to_zero:
         return []
     return [Track.STABLE, Track.CANARY] if state.canary_active else [Track.STABLE]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness_operator.api import API_VERSION, KIND, HarnessDeploymentSpec
+from harness_operator.api.budget import StopAction
 
 K8sObject = dict[str, Any]
 
@@ -66,6 +67,9 @@ class ReleaseState:
     """Share of requests also copied to the canary (responses discarded); 0 = off."""
     canary_match: tuple[Mapping[str, Any], ...] = ()
     """Istio HTTPMatchRequests whose requests go entirely to the canary (A/B)."""
+    stop_spending: StopAction | None = None
+    """The budget's last step is reached: `killSwitch` sets the harness's flag,
+    `scaleToZero` scales both tracks to zero (None: spend freely)."""
     revision_aliases: Mapping[str, str] = field(default_factory=dict)
     """Computed revision -> the id its pods keep (see `rollout.adopt`): the pods' label."""
 
@@ -81,6 +85,11 @@ class ReleaseState:
     ) -> ReleaseState:
         """Both tracks on `spec`, canary scaled to zero with no traffic."""
         return cls(stable_spec=spec, canary_spec=spec, config_hashes=dict(config_hashes or {}))
+
+    @property
+    def scaled_to_zero(self) -> bool:
+        """Whether a budget stop scales both tracks to zero."""
+        return self.stop_spending is StopAction.SCALE_TO_ZERO
 
     @property
     def canary_active(self) -> bool:

@@ -66,6 +66,8 @@ def render_deployment(
 
 
 def _replicas(spec: HarnessDeploymentSpec, state: ReleaseState, track: Track) -> int | None:
+    if state.scaled_to_zero:
+        return 0  # a budget stop: the autoscalers are removed meanwhile
     if track is Track.STABLE:
         return None if spec.autoscaling is not None else spec.replicas
     if spec.autoscaling is not None and state.canary_active:
@@ -128,7 +130,7 @@ def pod_spec(hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track) -> dict[
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "terminationGracePeriodSeconds": spec.termination_grace_period_seconds,
         "containers": [container(spec)],
-        "volumes": _volumes(spec),
+        "volumes": _volumes(hd, spec),
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
@@ -216,8 +218,9 @@ def _user_mounts_tmp(spec: HarnessDeploymentSpec) -> bool:
     return any(m.mount_path.rstrip("/") == TMP_PATH for m in spec.pod_template.volume_mounts or [])
 
 
-def _volumes(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
-    volumes = [*model_volumes(spec), *(v.to_k8s() for v in spec.pod_template.volumes or [])]
+def _volumes(hd: HarnessRef, spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
+    user = [v.to_k8s() for v in spec.pod_template.volumes or []]
+    volumes = [*model_volumes(spec, hd.name), *user]
     if _user_mounts_tmp(spec):
         return volumes
     return [{"name": RESERVED_VOLUME, "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}, *volumes]

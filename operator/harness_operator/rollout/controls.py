@@ -28,7 +28,16 @@ CONTROL_PAUSE: Final = f"{GROUP}/pause"
 """Hold the release at its current weight; analysis, rollback and deadlines keep running."""
 CONTROL_RESUME: Final = f"{GROUP}/resume"
 """Continue a paused release; the current step's wait starts over."""
-CONTROL_KEYS: Final = (CONTROL_ABORT, CONTROL_RETRY, CONTROL_PAUSE, CONTROL_RESUME, CONTROL_PROMOTE)
+CONTROL_LIFT_BUDGET: Final = f"{GROUP}/lift-budget"
+"""Lift the budget ladder now, until the windows over a threshold reset."""
+CONTROL_KEYS: Final = (
+    CONTROL_ABORT,
+    CONTROL_RETRY,
+    CONTROL_PAUSE,
+    CONTROL_RESUME,
+    CONTROL_PROMOTE,
+    CONTROL_LIFT_BUDGET,
+)
 """Every control annotation, in the order they are applied when several arrive together."""
 PROMOTE_FULL: Final = "full"
 

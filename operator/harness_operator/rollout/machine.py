@@ -31,15 +31,19 @@ from typing import Any
 
 from harness_operator.api.spec import HarnessDeploymentSpec, Strategy
 from harness_operator.api.status import (
+    BUDGET_LADDER,
+    BudgetStep,
     CheckOutcome,
     HarnessDeploymentStatus,
     Phase,
     RollbackRecord,
     Stage,
 )
+from harness_operator.budget.ladder import evaluate_ladder
 from harness_operator.rollout.adopt import prune_aliases
 from harness_operator.rollout.controls import (
     CONTROL_ABORT,
+    CONTROL_LIFT_BUDGET,
     CONTROL_PAUSE,
     CONTROL_PROMOTE,
     CONTROL_RESUME,
@@ -59,6 +63,7 @@ from harness_operator.rollout.rounds import (
 )
 
 REASON_ABORTED = "Aborted"
+REASON_BUDGET = "BudgetExceeded"
 REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
 
 ANALYSED_STAGES = frozenset({Stage.MIRRORING, Stage.ANALYSING})
@@ -152,6 +157,7 @@ class _Tick:
 
     def run(self) -> Plan:
         before = self.inputs.status
+        self.apply_budget()
         status = self.status
         if status.stable_revision is None or status.stable_spec is None:
             self.initializing()
@@ -207,7 +213,12 @@ class _Tick:
 
     def at_rest(self) -> None:
         if self.revision != self.status.stable_revision:
-            self.start_release()
+            if not self.budget_at(BudgetStep.CANARY_ABORTED):
+                self.start_release()
+                return
+            # The budget holds new releases: stable serves on, its record stays.
+            runs = self.inputs.stable.runs(self.status.stable_revision)
+            self.clear(phase=Phase.READY if runs else Phase.DEGRADED)
             return
         # Same pod template; keep the record of the spec current (replicas, rollout, ...).
         self.clear(
@@ -291,6 +302,13 @@ class _Tick:
         if abort is not None:
             self.abort(abort)
             return
+        if self.budget_at(BudgetStep.CANARY_ABORTED):
+            budget = self.status.budget
+            why = budget.reason if budget is not None else ""
+            self.rollback(
+                REASON_BUDGET, f"the spend budget reached {budget.step if budget else ''}: {why}"
+            )
+            return
         if self.status.stage is Stage.PREFLIGHT and self.preflight_holds():
             return
         if not fresh and (self.count_round() or self.canary_deadline()):
@@ -308,6 +326,41 @@ class _Tick:
                 phase=Phase.PAUSED if self.status.paused else Phase.PROGRESSING,
                 **self.progress_traffic(),
             )
+
+    # --- budget -----------------------------------------------------------------------
+
+    def apply_budget(self) -> None:
+        """Bring `status.budget` up to date with this tick's spend reading (if any) and the
+        lift annotation, and say when the ladder step changes."""
+        budget = self.spec.budget
+        lift = self.take(CONTROL_LIFT_BUDGET)
+        if budget is None:
+            self.set(budget=None)
+            if lift is not None:
+                self.ignore(CONTROL_LIFT_BUDGET, lift, "the spec has no budget")
+            return
+        reading = self.inputs.spend
+        previous = self.status.budget
+        if reading is None:
+            if lift is not None:
+                self.ignore(CONTROL_LIFT_BUDGET, lift, "spend has not been read yet")
+            return
+        current = evaluate_ladder(budget, reading, previous, lift=lift is not None)
+        self.set(budget=current)
+        before = previous.step if previous is not None else BudgetStep.WITHIN
+        if current.step is before:
+            return
+        if current.step is BudgetStep.WITHIN:
+            self.note("BudgetWithin", f"spend is back within the budget: {current.reason}")
+        else:
+            self.note(f"Budget{current.step}", f"spend budget: {current.reason}", warning=True)
+
+    def budget_at(self, step: BudgetStep) -> bool:
+        """Whether the budget ladder is at `step` or beyond."""
+        budget = self.status.budget
+        if budget is None or self.spec.budget is None:
+            return False
+        return BUDGET_LADDER.index(budget.step) >= BUDGET_LADDER.index(step)
 
     def preflight_holds(self) -> bool:
         """Keep the revision away from traffic (and without pods) while its credential is
@@ -437,8 +490,8 @@ class _Tick:
             return
         if promote is not None:
             self.note("ManualPromotion", f"{CONTROL_PROMOTE}={promote!r}: skipping this step")
-        elif self.status.paused:
-            return
+        elif self.status.paused or self.budget_at(BudgetStep.PROMOTION_BLOCKED):
+            return  # frozen at this step (by hand, or by the budget)
         if stage is Stage.MIRRORING:
             if promote is not None or self.step_done(self.rollout.interval_seconds):
                 self.enter_step(0)

@@ -10,6 +10,7 @@ from typing import Any, Final, Protocol
 
 from harness_operator.api.spec import HarnessDeploymentSpec
 from harness_operator.api.status import HarnessDeploymentStatus
+from harness_operator.budget.ladder import SpendReading
 from harness_operator.naming import LABEL_REVISION
 from harness_operator.preflight.verdict import Verdict
 from harness_operator.render.state import ReleaseState
@@ -138,6 +139,10 @@ class Inputs:
     """The preflight verdict for the current spec's model and credential (None: the spec
     has no model). A verdict that holds keeps a new revision at weight 0 with no canary
     pods, and a first deploy from Ready."""
+
+    spend: SpendReading | None = None
+    """Spend read from Prometheus at this tick (None: not due; the stored budget status
+    stands). Only with `spec.budget`."""
 
     @property
     def credentials_hold(self) -> bool:

@@ -5,7 +5,13 @@ the machine decided on."""
 from __future__ import annotations
 
 from harness_operator.api.spec import HarnessDeploymentSpec, Rollout, Strategy
-from harness_operator.api.status import RELEASE_PHASES, HarnessDeploymentStatus, Phase, Stage
+from harness_operator.api.status import (
+    RELEASE_PHASES,
+    BudgetStep,
+    HarnessDeploymentStatus,
+    Phase,
+    Stage,
+)
 from harness_operator.render.state import ReleaseState
 from harness_operator.rollout.model import Inputs
 from harness_operator.rollout.rounds import Limits
@@ -51,6 +57,13 @@ def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseSta
         mirror_percent=status.mirror_percent or 0,
         canary_match=tuple(spec.rollout.http_matches()) if status.canary_match else (),
         revision_aliases=dict(status.revision_aliases or {}),
+        stop_spending=(
+            spec.budget.stop_action
+            if spec.budget is not None
+            and status.budget is not None
+            and status.budget.step is BudgetStep.STOPPED
+            else None
+        ),
     )
 
 
@@ -90,6 +103,11 @@ def describe(status: HarnessDeploymentStatus, inputs: Inputs, limits: Limits | N
         return (
             f"first deploy of revision {inputs.revision}: waiting for the stable track"
             f" ({stable.available}/{stable.desired} replicas available)"
+        )
+    if phase is Phase.READY and inputs.revision != status.stable_revision:
+        return (
+            f"revision {status.stable_revision} serves all traffic; the release of revision"
+            f" {inputs.revision} waits for the spend budget"
         )
     if phase is Phase.READY:
         return f"revision {status.stable_revision} serves all traffic"

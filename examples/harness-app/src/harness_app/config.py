@@ -91,6 +91,9 @@ class Config:
     pricing_source: str  # "built-in" or "HARNESS_PRICING"
     drain_seconds: float
     stream: bool
+    kill_switch_file: str | None = None
+    """`HARNESS_KILL_SWITCH_FILE`: while it holds `true`, new tasks get 503 (the operator's
+    budget stop); pods stay ready and tasks in flight finish."""
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -253,4 +256,5 @@ def load_config(env: Mapping[str, str]) -> Config:
         pricing_source=pricing_source,
         drain_seconds=_float(env, "HARNESS_DRAIN_SECONDS", 60.0, positive=False),
         stream=_bool(env, "HARNESS_STREAM", True),
+        kill_switch_file=env.get("HARNESS_KILL_SWITCH_FILE") or None,
     )

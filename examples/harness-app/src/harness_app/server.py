@@ -202,6 +202,18 @@ class Harness:
             body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    def spending_stopped(self) -> bool:
+        """Whether the operator's kill switch is set (read at every task: it flips while
+        the pod runs, and readiness must not depend on it)."""
+        path = self.config.kill_switch_file
+        if path is None:
+            return False
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read().strip().lower() == "true"
+        except OSError:
+            return False  # not written yet: the switch is off
+
     async def task_handler(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -221,6 +233,12 @@ class Harness:
         if self.draining:
             return _json(
                 {"error": "draining", "message": "shutting down"}, 503, **{"Retry-After": "1"}
+            )
+        if self.spending_stopped():
+            return _json(
+                {"error": "stopped", "message": "spending is stopped by the budget"},
+                503,
+                **{"Retry-After": "60"},
             )
         try:
             body = await request.json()
