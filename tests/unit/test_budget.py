@@ -283,3 +283,18 @@ def test_a_budget_edit_is_never_a_release() -> None:
     )
     without = HarnessDeploymentSpec.model_validate({**spec.to_k8s(), "budget": None})
     assert revision(spec, {}) == revision(other, {}) == revision(without, {})
+
+
+def test_the_budgets_doc_example_is_valid() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from harness_operator.api import HarnessDeployment
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "budgets.md").read_text()
+    (example,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "kind:" in b]
+    hd = HarnessDeployment.model_validate(yaml.safe_load(example))
+    assert hd.spec.budget is not None
+    assert [limit.window for limit in hd.spec.budget.limits] == ["hour", "day", "month"]
