@@ -65,15 +65,17 @@ docs: crds ## same as crds (docs/api.md is generated with the CRD)
 requirements: venv ## export uv.lock as requirements.lock (the operator image installs it)
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt -q -o requirements.lock
 
-crds: venv ## regenerate crds/ and docs/api.md from the pydantic models
+crds: venv ## regenerate crds/, docs/api.md and the chart's values.yaml/values.schema.json from the pydantic models
 	$(PY) -m harness_operator.api.crdgen
 	$(PY) -m harness_operator.api.docs
 	rm -rf charts/harness-operator/files/crds && mkdir -p charts/harness-operator/files/crds
 	cp crds/*.yaml charts/harness-operator/files/crds/
+	$(PY) scripts/chartschema.py
 
-crds-check: venv ## fail when crds/ or docs/api.md are stale
+crds-check: venv ## fail when crds/, docs/api.md or the chart's values schema are stale
 	$(PY) -m harness_operator.api.crdgen --check
 	$(PY) -m harness_operator.api.docs --check
+	$(PY) scripts/chartschema.py --check
 
 demo: venv build ## the operator on the local cluster: a healthy release promoted, a bad one rolled back
 	@$(PY) scripts/demo.py

@@ -298,7 +298,7 @@ OPERATOR_RULES: Rules = {
     ("policy", "poddisruptionbudgets"): {"get", "list", "watch", "create", "patch"},
     ("networking.istio.io", "virtualservices"): {"get", "list", "watch", "create", "patch"},
     ("networking.istio.io", "destinationrules"): {"get", "list", "watch", "create", "patch"},
-    ("", "configmaps"): {"get"},
+    ("", "configmaps"): {"get", "create", "patch"},
     ("", "secrets"): {"get"},
     ("", "events"): {"create"},
 }
@@ -363,12 +363,16 @@ def test_a_namespaced_install_has_a_role_per_watched_namespace_and_nothing_clust
         ]
 
 
-def test_secrets_and_configmaps_are_readable_by_name_only() -> None:
+def test_secrets_and_configmaps_are_never_listed_or_watched() -> None:
+    """Secrets: get by name only. ConfigMaps: get, and create/patch (the `<name>-controls`
+    ConfigMap of a HarnessDeployment with a model); neither is ever listed or watched."""
     for objects in (render(), render(watchNamespaces="{agents}")):
-        for role in operator_roles(objects):
-            for rule in role.get("rules") or []:
-                if {"secrets", "configmaps"} & set(rule["resources"]):
-                    assert rule["verbs"] == ["get"]
+        roles = [o for o in operator_roles(objects) if o["kind"].endswith("Role")]
+        assert roles
+        for role in roles:
+            flat = flatten(role["rules"])
+            assert flat[("", "secrets")] == {"get"}
+            assert flat[("", "configmaps")] == {"get", "create", "patch"}
 
 
 def test_rbac_and_the_service_account_can_be_left_to_the_platform() -> None:
