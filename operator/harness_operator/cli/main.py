@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 import kopf
@@ -10,6 +11,7 @@ import prometheus_client
 
 from harness_operator import __version__
 from harness_operator.config import OperatorConfig
+from harness_operator.handlers.startup import NAMESPACED_ENV
 
 
 @click.group()
@@ -60,6 +62,8 @@ def run(
                 f"expected host:port, not {metrics_address!r}", param_hint="--metrics-address"
             )
         prometheus_client.start_http_server(int(port), addr=host)
+    if namespaces:
+        os.environ[NAMESPACED_ENV] = ",".join(namespaces)
     # Importing registers the handlers with kopf's default registry.
     import harness_operator.handlers  # noqa: F401
 

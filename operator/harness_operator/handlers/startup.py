@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -10,6 +11,8 @@ import kopf
 from harness_operator import GROUP
 
 FINALIZER = f"{GROUP}/finalizer"
+NAMESPACED_ENV = "HARNESS_WATCH_NAMESPACES"
+"""Set by `harness-operator run --namespace ...`: the operator watches only those."""
 DIFFBASE_KEY = "last-handled-configuration"
 
 
@@ -27,6 +30,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # Few, actionable Events: handler logs stay in the log stream.
     settings.posting.level = logging.WARNING
     settings.watching.inactivity_timeout = 70.0
+    if os.environ.get(NAMESPACED_ENV):
+        # Watching given namespaces needs no cluster-wide scan of namespaces and CRDs; a
+        # namespaced install is not allowed one, and kopf would retry it for about a minute
+        # before serving anything.
+        settings.scanning.disabled = True
 
 
 @kopf.on.startup(id="harness-startup")
