@@ -322,3 +322,12 @@ def test_from_status_without_spec() -> None:
     assert view.schedule == (10, 20, 30, 40, 50)  # the default schedule
     assert view.step_text == "1/5"
     assert view.title == "HarnessDeployment"
+
+
+def test_the_readme_sample_is_what_the_plugin_prints() -> None:
+    """README.md quotes `kubectl harness status` as printed (piped) for this status."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    printed = "\n".join(lines(ReleaseView.from_object(IN_RELEASE), NOW))
+    assert printed in readme
