@@ -75,11 +75,11 @@ IN_RELEASE = hd(
         "conditions": [
             {
                 "type": "Ready",
-                "status": "True",
-                "reason": "StableAvailable",
+                "status": "False",
+                "reason": "Releasing",
                 "lastTransitionTime": "2026-05-01T10:00:00Z",
             },
-            {"type": "Progressing", "status": "True", "reason": "ReleaseInFlight"},
+            {"type": "Progressing", "status": "True", "reason": "Progressing"},
         ],
     },
     {"rollout": {"steps": [{"weight": w} for w in (5, 25, 50, 100)]}},
@@ -133,7 +133,7 @@ def test_render_shows_the_key_facts_without_colour() -> None:
         "0.1212",
         "0.0041",
         "Inconclusive",
-        "StableAvailable",
+        "Releasing",
     ):
         assert fact in text, fact
 
@@ -201,7 +201,7 @@ def test_lines_are_plain_and_complete() -> None:
         "  error-rate: Fail, canary 0.1212, stable 0.0041, threshold ≤ 0.05 (0.121 is above 0.05)"
         in out
     )
-    assert "condition Ready=True (StableAvailable)" in out
+    assert "condition Ready=False (Releasing)" in out
     assert not any("\x1b" in line for line in out)
 
 
