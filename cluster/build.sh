@@ -85,6 +85,14 @@ fetch_istio() (
   ln -sfn "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$CACHE/istio-crds-$ISTIO_API_VERSION.yaml"
 )
 
+fetch_keda() (
+  # KEDA's own CRDs (ScaledObject, ...), read from its Go module like Istio's; the KEDA
+  # operator itself does not run here (tests scale what it would scale).
+  local dir
+  dir="$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  ln -sfn "$dir/config/crd/bases" "$CACHE/keda-crds-$KEDA_VERSION"
+)
+
 fetch_prometheus() (
   local out="$CACHE/prometheus-$PROMETHEUS_DEB_VERSION"
   if [[ -x "$out/usr/bin/prometheus" ]]; then return; fi
@@ -170,12 +178,13 @@ case "$what" in
   etcd) build_etcd ;;
   kwok) build_kwok ;;
   istio) fetch_istio ;;
+  keda) fetch_keda ;;
   prometheus) fetch_prometheus ;;
   kubectl) fetch_kubectl ;;
   podman) ensure_podman ;;
   kstatus) build_kstatus ;;
   all)
-    ensure_podman; fetch_kubectl; fetch_prometheus; fetch_istio; build_kwok; build_etcd; build_k8s
+    ensure_podman; fetch_kubectl; fetch_prometheus; fetch_istio; fetch_keda; build_kwok; build_etcd; build_k8s
     build_kstatus
     # The Go build cache (~3.6 GB) only speeds up a rebuild of the same versions, which
     # never happens: binaries are cached by version. Keep the module cache (istio CRDs).

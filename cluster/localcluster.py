@@ -63,6 +63,7 @@ KUBECTL = _bin(f"kubectl-layer-{VERSIONS['KUBECTL_LAYER_VERSION']}", "kubectl")
 HELM = _bin(f"kubectl-layer-{VERSIONS['KUBECTL_LAYER_VERSION']}", "helm")
 PROMETHEUS = _bin(f"prometheus-{VERSIONS['PROMETHEUS_DEB_VERSION']}", "usr", "bin", "prometheus")
 ISTIO_CRDS = _bin(f"istio-crds-{VERSIONS['ISTIO_API_VERSION']}.yaml")
+KEDA_CRDS = _bin(f"keda-crds-{VERSIONS['KEDA_VERSION']}")
 
 
 @dataclass
@@ -234,6 +235,28 @@ def install_istio_crds() -> None:
     )
 
 
+def install_keda_crds() -> None:
+    """KEDA's ScaledObject CRD (and its siblings): idempotent, so a cluster started before
+    they were part of the test bed gets them too."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(KEDA_CRDS.resolve()))
+    deadline = time.monotonic() + 60
+    while True:
+        # A CRD applied a moment ago may have no conditions yet, which `kubectl wait`
+        # reports as an error rather than waiting: ask again.
+        out = kubectl(
+            "get",
+            "crd/scaledobjects.keda.sh",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            check=False,
+        )
+        if out.strip() == "True":
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("the KEDA CRDs were not established within 60s")
+        time.sleep(0.2)
+
+
 def wait_for_default_serviceaccount(timeout: float = 90.0) -> None:
     # The ServiceAccount admission plugin rejects pods until the controller made it.
     deadline = time.monotonic() + timeout
@@ -330,6 +353,7 @@ def up() -> State:
     )
     create_nodes()
     install_istio_crds()
+    install_keda_crds()
     wait_for_default_serviceaccount()
     prometheus_url, prometheus_pid = start_prometheus()
     state = State(

@@ -37,6 +37,7 @@ NAMESPACED: Matrix = {
     "poddisruptionbudgets.policy": frozenset({"get", "list", "watch", "create", "patch"}),
     "virtualservices.networking.istio.io": frozenset({"get", "list", "watch", "create", "patch"}),
     "destinationrules.networking.istio.io": frozenset({"get", "list", "watch", "create", "patch"}),
+    "scaledobjects.keda.sh": frozenset({"get", "create", "patch", "delete"}),
     "configmaps": frozenset({"get", "create", "patch"}),
     "secrets": frozenset({"get"}),
     "events": frozenset({"create"}),

@@ -145,7 +145,6 @@ CHECK_OK = {"name": "c", "builtin": "errorRate", "max": 0.05}
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({}, "analysis: set checks, templates or harnessChecks"),
         ({"checks": []}, "checks\n  List should have at least 1 item"),
         ({"templates": []}, "templates\n  List should have at least 1 item"),
         (
@@ -299,7 +298,10 @@ def test_analysis_cel_rules_in_the_harness_deployment_crd() -> None:
     assert "has(self.min) || has(self.max) || has(self.relativeToStable)" in rules
     assert props["properties"]["checks"]["x-kubernetes-list-map-keys"] == ["name"]
     assert props["properties"]["templates"]["x-kubernetes-list-map-keys"] == ["name"]
-    assert "has(self.checks) || has(self.templates)" in props["x-kubernetes-validations"][0]["rule"]
+    spec_rules = " ".join(
+        r["rule"] for r in openapi_schema()["properties"]["spec"]["x-kubernetes-validations"]
+    )
+    assert "has(self.analysis.checks) || has(self.analysis.templates)" in spec_rules
     query = check["properties"]["query"]["x-kubernetes-validations"][0]["rule"]
     assert ".replace('{{workload}}', '')" in query
     interval = props["properties"]["checkInterval"]["x-kubernetes-validations"][0]["rule"]

@@ -54,10 +54,8 @@ def test_a_harness_gets_the_default_checks_without_writing_any() -> None:
 def test_without_a_model_there_are_no_defaults() -> None:
     spec = HarnessDeploymentSpec.model_validate({"image": "x"})
     assert spec.analysis_settings is None
-    only_flag = HarnessDeploymentSpec.model_validate(
-        {"image": "x", "analysis": {"harnessChecks": {}}}
-    )
-    assert only_flag.analysis_settings is None
+    with pytest.raises(ValueError, match=r"the harness checks apply only with spec\.model"):
+        HarnessDeploymentSpec.model_validate({"image": "x", "analysis": {"harnessChecks": {}}})
 
 
 def test_defaults_can_be_turned_off_one_by_one_or_all() -> None:

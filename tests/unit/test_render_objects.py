@@ -21,12 +21,16 @@ AT_REST_KINDS = [
 ]
 
 
+KEDA = ObjectKey("keda.sh/v1alpha1", "ScaledObject", "agents", "pr-reviewer-stable")
+
+
 def test_objects_at_rest_in_apply_order() -> None:
     s = quickstart()
     desired = render(HD, s, ReleaseState.at_rest(s))
     assert [(o["kind"], o["metadata"]["name"]) for o in desired.objects] == AT_REST_KINDS
     assert desired.absent == [
-        ObjectKey("autoscaling/v2", "HorizontalPodAutoscaler", "agents", "pr-reviewer-canary")
+        ObjectKey("autoscaling/v2", "HorizontalPodAutoscaler", "agents", "pr-reviewer-canary"),
+        KEDA,
     ]
     stable = ObjectKey("apps/v1", "Deployment", "agents", "pr-reviewer-stable")
     assert stable in desired.object_keys()
@@ -47,7 +51,7 @@ def test_during_a_release() -> None:
     desired = render(HD, canary, in_release(stable, canary, weight=30))
     kinds = [(o["kind"], o["metadata"]["name"]) for o in desired.objects]
     assert ("HorizontalPodAutoscaler", "pr-reviewer-canary") in kinds
-    assert desired.absent == []
+    assert desired.absent == [KEDA]
     weights = [
         r["weight"]
         for r in find(desired.objects, "VirtualService", "pr-reviewer")["spec"]["http"][0]["route"]
@@ -60,7 +64,12 @@ def test_without_autoscaling_both_hpas_are_absent() -> None:
     s = spec()
     desired = render(HD, s, ReleaseState.at_rest(s))
     assert not [o for o in desired.objects if o["kind"] == "HorizontalPodAutoscaler"]
-    assert [k.name for k in desired.absent] == ["pr-reviewer-stable", "pr-reviewer-canary"]
+    assert [k.name for k in desired.absent] == [
+        "pr-reviewer-stable",
+        "pr-reviewer-canary",
+        "pr-reviewer-stable",  # no KEDA ScaledObject either
+    ]
+    assert desired.absent[-1] == KEDA
 
 
 def test_every_object_is_owned_labelled_and_namespaced() -> None:

@@ -37,8 +37,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The operator's rules in a namespace it watches: exactly the verbs it uses (docs/install.md).
 Writes are server-side apply (PATCH; creating a missing object through apply also needs
-`create`). Only HPAs are ever deleted (a track without autoscaling loses its HPA); everything
-else goes with its HarnessDeployment through owner references, without the operator.
+`create`). Only HPAs and KEDA ScaledObjects are ever deleted (a track without autoscaling loses
+its scaler); everything else goes with its HarnessDeployment through owner references.
 */}}
 {{- define "harness-operator.rules" -}}
 # kopf watches HarnessDeployments (list, watch) and the operator consumes control
@@ -70,6 +70,11 @@ else goes with its HarnessDeployment through owner references, without the opera
 - apiGroups: [networking.istio.io]
   resources: [virtualservices, destinationrules]
   verbs: [get, list, watch, create, patch]
+# A worker harness with spec.worker.keda gets a ScaledObject (read, applied, and deleted
+# when KEDA scaling is removed). Not watched: KEDA may not be installed; resync corrects drift.
+- apiGroups: [keda.sh]
+  resources: [scaledobjects]
+  verbs: [get, create, patch, delete]
 # By name only: no list, no watch, so the operator cannot enumerate them. The ConfigMaps
 # and Secrets a HarnessDeployment references are read, checked and hashed into its
 # revision; the model credential's Secret is read, in memory only, for the preflight.

@@ -155,3 +155,35 @@ def test_console_script_points_at_main() -> None:
     from harness_app.__main__ import main
 
     assert callable(main)
+
+
+def test_worker_mode_drains_the_queue_and_stops_leasing_on_sigterm(
+    harness_env: dict[str, str], fake: FakeModelAPI
+) -> None:
+    from taskqueue import TaskQueue
+
+    with TaskQueue() as queue:
+        queue.put(*[f"task {i}" for i in range(6)])
+        process = HarnessProcess(
+            {
+                **harness_env,
+                "HARNESS_QUEUE_URL": queue.url,
+                "HARNESS_WORKER_NAME": "worker-a",
+                "HARNESS_MAX_CONCURRENCY": "2",
+            }
+        )
+        try:
+            for _ in range(6):
+                process.wait_for("task finished", timeout=20)
+            deadline = time.monotonic() + 5
+            while queue.done().get("success", 0) < 6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert queue.done() == {"success": 6}
+            assert queue.by_worker() == {"worker-a": 6}
+            process.terminate()
+            process.wait_for("stopped", timeout=15)
+            queue.put("after the stop")
+            assert process.proc.wait(timeout=10) == 0
+            assert queue.depth == 1, "a drained worker leases nothing more"
+        finally:
+            process.close()

@@ -187,17 +187,110 @@ class OnNoData(StrEnum):
 # --- checks ------------------------------------------------------------------------------
 
 
+SecretKeyName = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class PrometheusSecretKey(ApiModel):
+    """A key of a Secret in the HarnessDeployment's namespace. Only the operator reads it,
+    in memory, at every analysis round (so a rotated value is used at once); it is not part
+    of the revision and never reaches the pods."""
+
+    name: DnsSubdomain
+    """Name of the Secret."""
+    key: SecretKeyName
+    """Key within the Secret."""
+
+
+class PrometheusBasicAuth(ApiModel):
+    """HTTP basic authentication from two keys of one Secret."""
+
+    name: DnsSubdomain
+    """Name of the Secret."""
+    username_key: SecretKeyName = "username"
+    """Key holding the user name (it may not contain `:`)."""
+    password_key: SecretKeyName = "password"
+    """Key holding the password."""
+
+
+class PrometheusAuth(ApiModel):
+    """Credentials the operator sends to Prometheus with every query: exactly one of a
+    bearer token and basic auth, read from a Secret. Surrounding whitespace of the values (a
+    trailing newline) is ignored, as Prometheus does for its own credential files."""
+
+    model_config = model_rules(
+        cel(
+            "has(self.bearerTokenSecretRef) != has(self.basicAuthSecretRef)",
+            "analysis.prometheus.auth: set exactly one of bearerTokenSecretRef and"
+            " basicAuthSecretRef",
+        )
+    )
+
+    bearer_token_secret_ref: PrometheusSecretKey | None = None
+    """The Secret key holding a bearer token (`Authorization: Bearer <token>`)."""
+    basic_auth_secret_ref: PrometheusBasicAuth | None = None
+    """The Secret holding a user name and a password (`Authorization: Basic ...`)."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PrometheusAuth:
+        if (self.bearer_token_secret_ref is None) == (self.basic_auth_secret_ref is None):
+            raise ValueError(
+                "analysis.prometheus.auth: set exactly one of bearerTokenSecretRef and"
+                " basicAuthSecretRef"
+            )
+        return self
+
+
 class PrometheusSpec(ApiModel):
     """The Prometheus (or Prometheus-compatible: Thanos, Mimir, VictoriaMetrics) server the
-    checks query with instant queries (`GET <address>/api/v1/query`)."""
+    checks query with instant queries (`GET <address>/api/v1/query`), and how to
+    authenticate to it."""
+
+    model_config = model_rules(
+        cel(
+            "!has(self.caSecretRef) || !has(self.insecureSkipVerify) || !self.insecureSkipVerify",
+            "analysis.prometheus: set at most one of caSecretRef and insecureSkipVerify",
+            ".insecureSkipVerify",
+        ),
+        cel(
+            "!has(self.caSecretRef) || !has(self.address) || self.address.startsWith('https://')",
+            "analysis.prometheus.caSecretRef needs an https:// address",
+            ".caSecretRef",
+        ),
+    )
 
     address: (
         Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://[^\s]+$")] | None
-    ) = None
+    ) = Field(default=None, repr=False)
     """Base URL, e.g. `http://prometheus.monitoring:9090` (a path prefix such as
-    `/prometheus` is kept). Defaults to the operator's `HARNESS_PROMETHEUS_URL`."""
+    `/prometheus` is kept). Defaults to the operator's `HARNESS_PROMETHEUS_URL`. Credentials
+    in it (`https://user:password@host`) are used for basic auth when `auth` is not set, and
+    are never shown in messages; prefer `auth`, since everyone who can read this object can
+    read its address."""
     timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 5
     """Seconds before a query counts as failed (an Error outcome, never a pass)."""
+    auth: PrometheusAuth | None = None
+    """Credentials for a secured Prometheus (a bearer token or basic auth, from a Secret).
+    They replace credentials in `address`."""
+    ca_secret_ref: PrometheusSecretKey | None = None
+    """The Secret key holding the PEM CA bundle that signs the server's certificate (only
+    this bundle is trusted then). Default: the operator's system trust store."""
+    insecure_skip_verify: bool = False
+    """Do not verify the server's TLS certificate (tests only: anyone on the path can read
+    the credentials then)."""
+
+    @model_validator(mode="after")
+    def _tls(self) -> PrometheusSpec:
+        if self.ca_secret_ref is not None and self.insecure_skip_verify:
+            raise ValueError(
+                "analysis.prometheus: set at most one of caSecretRef and insecureSkipVerify"
+            )
+        if (
+            self.ca_secret_ref is not None
+            and self.address is not None
+            and not self.address.startswith("https://")
+        ):
+            raise ValueError("analysis.prometheus.caSecretRef needs an https:// address")
+        return self
 
 
 class RelativeBounds(ApiModel):
@@ -384,13 +477,6 @@ class AnalysisSpec(ApiModel):
     `failureLimit` rounds have failed, or when `errorLimit` rounds in a row could not be
     evaluated; inconclusive rounds hold the release at its step."""
 
-    model_config = model_rules(
-        cel(
-            "has(self.checks) || has(self.templates) || has(self.harnessChecks)",
-            "analysis: set checks, templates or harnessChecks",
-        )
-    )
-
     prometheus: PrometheusSpec | None = None
     """Prometheus server to query (default: the operator's `HARNESS_PROMETHEUS_URL`)."""
     window: AnalysisWindow = "1m"
@@ -426,8 +512,6 @@ class AnalysisSpec(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AnalysisSpec:
-        if self.checks is None and self.templates is None and self.harness_checks is None:
-            raise ValueError("analysis: set checks, templates or harnessChecks")
         if dup := _duplicate_names(self.checks):
             raise ValueError(f"analysis.checks: duplicate names {dup}")
         if self.templates and (

@@ -32,6 +32,7 @@ from harness_operator.api.model import (
     env_collision_rules,
     env_collisions,
 )
+from harness_operator.api.shape import Shape, WorkerSpec
 from harness_operator.api.types import (
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
@@ -840,6 +841,53 @@ class HarnessDeploymentSpec(ApiModel):
         ),
         *env_collision_rules(),
         cel(
+            "!has(self.analysis) || has(self.analysis.checks) || has(self.analysis.templates)"
+            " || has(self.model)",
+            "spec.analysis: set checks or templates (the harness checks apply only with"
+            " spec.model)",
+            ".analysis",
+        ),
+        cel(
+            "!has(self.worker) || (has(self.shape) && self.shape == 'worker')",
+            "spec.worker applies only to shape worker",
+            ".worker",
+        ),
+        cel(
+            "!has(self.shape) || self.shape == 'service' || !has(self.rollout)"
+            " || ((!has(self.rollout.strategy) || self.rollout.strategy == 'canary')"
+            " && (!has(self.rollout.mirror) || !self.rollout.mirror))",
+            "spec.rollout: a worker gets no traffic to split: only strategy canary, without"
+            " mirror, applies",
+            ".rollout",
+        ),
+        cel(
+            "!has(self.shape) || self.shape == 'service' || !has(self.service)"
+            " || ((!has(self.service.hosts) || size(self.service.hosts) == 0)"
+            " && (!has(self.service.gateways) || size(self.service.gateways) == 0))",
+            "spec.service.hosts and spec.service.gateways apply only to shape service",
+            ".service",
+        ),
+        cel(
+            "!has(self.worker) || !has(self.env)"
+            " || !self.env.exists(e, e.name == 'HARNESS_MAX_CONCURRENCY')",
+            "spec.env HARNESS_MAX_CONCURRENCY collides with spec.worker.concurrency (the"
+            " operator renders it); remove it from spec.env",
+            ".env",
+        ),
+        cel(
+            "!has(self.worker) || !has(self.worker.keda) || !has(self.autoscaling)",
+            "spec.worker.keda and spec.autoscaling: set at most one",
+            ".worker",
+        ),
+        cel(
+            "!has(self.worker) || !has(self.worker.maxTaskDurationSeconds)"
+            " || !has(self.terminationGracePeriodSeconds)"
+            " || self.terminationGracePeriodSeconds >= self.worker.maxTaskDurationSeconds",
+            "spec.terminationGracePeriodSeconds must be at least"
+            " spec.worker.maxTaskDurationSeconds, so stopping a pod never kills a task",
+            ".terminationGracePeriodSeconds",
+        ),
+        cel(
             f"!has(self.model) || !has(self.model.credentials) || !has({_IDENTITY})"
             " || !has(self.podTemplate) || !has(self.podTemplate.serviceAccountName)"
             f" || self.podTemplate.serviceAccountName == {_IDENTITY}.serviceAccountName",
@@ -895,6 +943,12 @@ class HarnessDeploymentSpec(ApiModel):
     """The model the harness calls: provider, pinned model id, credentials, system prompt
     (docs/models.md). The operator renders the provider's environment into the pods and
     verifies the credential before a revision gets traffic."""
+    shape: Shape = Shape.SERVICE
+    """How the harness takes work: `service` (an HTTP API; releases split requests) or
+    `worker` (pulls from a queue; releases give the canary a share of the replicas); see
+    docs/shapes.md."""
+    worker: WorkerSpec | None = None
+    """Settings of a queue worker (`shape: worker`)."""
     budget: BudgetSpec | None = None
     """Spend limits per window and the escalation ladder: warn, block promotion, abort the
     canary, stop spending (docs/budgets.md). Never starts a release."""
@@ -905,6 +959,13 @@ class HarnessDeploymentSpec(ApiModel):
             raise ValueError("preStopDelaySeconds must be less than terminationGracePeriodSeconds")
         if dup := _duplicates(e.name for e in self.env or []):
             raise ValueError(f"env: duplicate names {dup}")
+        self._check_shape()
+        analysis = self.analysis
+        if analysis is not None and not (analysis.checks or analysis.templates or self.model):
+            raise ValueError(
+                "spec.analysis: set checks or templates (the harness checks apply only with"
+                " spec.model)"
+            )
         if self.model is not None:
             if clash := env_collisions(self.model.provider, [e.name for e in self.env or []]):
                 raise ValueError("; ".join(clash))
@@ -917,6 +978,42 @@ class HarnessDeploymentSpec(ApiModel):
                     " are set"
                 )
         return self
+
+    def _check_shape(self) -> None:
+        if self.worker is not None and self.shape is not Shape.WORKER:
+            raise ValueError("spec.worker applies only to shape worker")
+        if self.shape is not Shape.SERVICE:
+            if self.rollout.strategy is not Strategy.CANARY or self.rollout.mirror:
+                raise ValueError(
+                    "spec.rollout: a worker gets no traffic to split: only strategy canary,"
+                    " without mirror, applies"
+                )
+            if self.service.hosts or self.service.gateways:
+                raise ValueError(
+                    "spec.service.hosts and spec.service.gateways apply only to shape service"
+                )
+        worker = self.worker
+        if worker is not None and any(e.name == "HARNESS_MAX_CONCURRENCY" for e in self.env or []):
+            raise ValueError(
+                "spec.env HARNESS_MAX_CONCURRENCY collides with spec.worker.concurrency (the"
+                " operator renders it); remove it from spec.env"
+            )
+        if worker is not None and worker.keda is not None and self.autoscaling is not None:
+            raise ValueError("spec.worker.keda and spec.autoscaling: set at most one")
+        if (
+            worker is not None
+            and worker.max_task_duration_seconds is not None
+            and self.termination_grace_period_seconds < worker.max_task_duration_seconds
+        ):
+            raise ValueError(
+                "spec.terminationGracePeriodSeconds must be at least"
+                " spec.worker.maxTaskDurationSeconds, so stopping a pod never kills a task"
+            )
+
+    @property
+    def routed(self) -> bool:
+        """Whether the harness gets traffic through Services and routing."""
+        return self.shape is Shape.SERVICE
 
     @property
     def analysis_settings(self) -> AnalysisSpec | None:

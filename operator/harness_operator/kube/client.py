@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +68,49 @@ KNOWN: dict[tuple[str, str], Resource] = {
         Resource("networking.istio.io/v1", "DestinationRule", "destinationrules"),
         Resource("harness.dev/v1alpha1", "HarnessDeployment", "harnessdeployments"),
         Resource("harness.dev/v1alpha1", "HarnessAnalysisTemplate", "harnessanalysistemplates"),
+        Resource("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
     )
 }
+
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+"""The only apply patch type a 1.34 apiserver serves without feature gates: it answers 415 to
+`application/apply-patch+json`, and `+cbor` needs the alpha CBORServingAndStorage gate."""
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
+
+
+def apply_body(obj: Obj) -> bytes:
+    """`obj` as the body of a server-side apply: JSON text, read by the apiserver as YAML.
+
+    The apiserver decodes apply patches with a YAML 1.1 parser (go-yaml v2), which refuses
+    or rewrites what plain JSON encoders produce for some characters, as a v1.34 apiserver
+    shows (tests/integration/test_hostile_values.py applies each kind of character):
+
+    - `json.dumps` writes a character beyond U+FFFF (an emoji) as a UTF-16 surrogate pair
+      (`\\ud83d\\ude00`); YAML has no surrogates: `400 invalid Unicode character escape
+      code`.
+    - Raw UTF-8 (`ensure_ascii=False`) fixes that, but YAML refuses raw DEL, C1 controls and
+      U+FFFE/U+FFFF (`control characters are not allowed`) and, worse, folds a raw U+0085
+      (NEL), a YAML line break, into a space: the value would change without an error.
+
+    So the body is pure ASCII: JSON with every other character written as a YAML escape, which
+    JSON and YAML read alike for the BMP (`\\uXXXX`), and as YAML's 32-bit escape
+    (`\\UXXXXXXXX`) beyond it. Non-ASCII characters only occur inside string literals, so the
+    escapes never change the structure. A lone surrogate, which no apiserver ever sends us,
+    becomes U+FFFD as Go would make it.
+    """
+    return _NOT_PRINTABLE_ASCII.sub(_yaml_escape, json.dumps(obj, ensure_ascii=False)).encode(
+        "ascii"
+    )
+
+
+def _yaml_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code > 0xFFFF:
+        return f"\\U{code:08X}"
+    if 0xD800 <= code <= 0xDFFF:
+        return "\\uFFFD"
+    return f"\\u{code:04X}"
 
 
 def resource(api_version: str, kind: str) -> Resource:
@@ -152,8 +194,8 @@ class Kube:
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
             query=[("fieldManager", manager), ("force", "true")],
-            body=json.dumps(obj),
-            content_type="application/apply-patch+yaml",
+            body=apply_body(obj),
+            content_type=APPLY_CONTENT_TYPE,
         )
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:

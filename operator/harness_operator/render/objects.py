@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.naming import Track, track_name
 from harness_operator.render.model import render_controls
-from harness_operator.render.scaling import hpa_tracks, render_hpas, render_pdb
+from harness_operator.render.scaling import (
+    hpa_tracks,
+    keda_scales,
+    render_hpas,
+    render_pdb,
+    render_scaled_objects,
+    scaled_object_key,
+)
 from harness_operator.render.service import render_services
 from harness_operator.render.state import Desired, HarnessRef, ObjectKey, ReleaseState
 from harness_operator.render.workload import render_deployment
@@ -34,13 +41,18 @@ def render(
         mirror_percent=state.mirror_percent,
         canary_match=state.canary_match,
     )
+    # A worker or cron harness takes no traffic: no Services, no routing (and any that a
+    # service shape left behind must go).
+    services = render_services(hd, spec)
+    routes = (router or IstioRouter()).render(hd, spec, route)
     objects = [
         *(render_deployment(hd, spec, state, track) for track in Track),
-        *render_services(hd, spec),
+        *(services if spec.routed else []),
         *render_hpas(hd, spec, state),
+        *render_scaled_objects(hd, spec, state),
         render_pdb(hd, spec),
         *render_controls(hd, spec, state),
-        *(router or IstioRouter()).render(hd, spec, route),
+        *(routes if spec.routed else []),
     ]
     with_hpa = set(hpa_tracks(spec, state))
     absent = [
@@ -48,4 +60,8 @@ def render(
         for t in Track
         if t not in with_hpa
     ]
+    if not spec.routed:
+        absent += [ObjectKey.of(o) for o in [*services, *routes]]
+    if not keda_scales(spec, state):
+        absent.append(scaled_object_key(hd))
     return Desired(objects=objects, absent=absent)

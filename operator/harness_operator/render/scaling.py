@@ -12,7 +12,7 @@ from harness_operator.api import HarnessDeploymentSpec
 from harness_operator.api.spec import Autoscaling
 from harness_operator.naming import Track, selector_labels, track_labels, track_name
 from harness_operator.render.meta import k8s_object, object_meta
-from harness_operator.render.state import HarnessRef, K8sObject, ReleaseState
+from harness_operator.render.state import HarnessRef, K8sObject, ObjectKey, ReleaseState
 
 DEFAULT_CPU_UTILIZATION: Final = 80
 """Target when `autoscaling` names no metric (the HPA's own default, written out)."""
@@ -22,7 +22,9 @@ def hpa_tracks(spec: HarnessDeploymentSpec, state: ReleaseState) -> list[Track]:
     """Tracks that get an HPA."""
     if spec.autoscaling is None or state.scaled_to_zero:
         return []
-    return [Track.STABLE, Track.CANARY] if state.canary_active else [Track.STABLE]
+    # A worker's canary is a share of stable's replicas, not autoscaled on its own.
+    both = state.canary_active and spec.routed
+    return [Track.STABLE, Track.CANARY] if both else [Track.STABLE]
 
 
 def render_hpas(
@@ -70,6 +72,47 @@ def _utilization(resource: str, percent: int) -> dict[str, Any]:
             "target": {"type": "Utilization", "averageUtilization": percent},
         },
     }
+
+
+KEDA_API_VERSION: Final = "keda.sh/v1alpha1"
+
+
+def keda_scales(spec: HarnessDeploymentSpec, state: ReleaseState) -> bool:
+    """Whether KEDA scales the stable track (not while a budget stop holds it at zero)."""
+    return spec.worker is not None and spec.worker.keda is not None and not state.scaled_to_zero
+
+
+def scaled_object_key(hd: HarnessRef) -> ObjectKey:
+    return ObjectKey(
+        KEDA_API_VERSION, "ScaledObject", hd.namespace, track_name(hd.name, Track.STABLE)
+    )
+
+
+def render_scaled_objects(
+    hd: HarnessRef, spec: HarnessDeploymentSpec, state: ReleaseState
+) -> list[K8sObject]:
+    """The stable track's KEDA ScaledObject. The canary has none: the operator gives it its
+    share of stable's replicas, so it follows stable down to zero and back, and nothing of
+    KEDA's (paused annotations, its HPA) is ever copied to it."""
+    if not keda_scales(spec, state) or spec.worker is None or spec.worker.keda is None:
+        return []
+    keda = spec.worker.keda
+    name = track_name(hd.name, Track.STABLE)
+    return [
+        k8s_object(
+            KEDA_API_VERSION,
+            "ScaledObject",
+            object_meta(hd, name, track_labels(hd.name, Track.STABLE)),
+            {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                "minReplicaCount": keda.min_replica_count,
+                "maxReplicaCount": keda.max_replica_count,
+                "pollingInterval": keda.polling_interval,
+                "cooldownPeriod": keda.cooldown_period,
+                "triggers": keda.triggers,
+            },
+        )
+    ]
 
 
 def render_pdb(hd: HarnessRef, spec: HarnessDeploymentSpec) -> K8sObject:

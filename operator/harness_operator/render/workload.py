@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from harness_operator.api import HarnessDeploymentSpec
+from harness_operator.api.shape import Shape
 from harness_operator.api.spec import RESERVED_VOLUME, HttpProbe
 from harness_operator.naming import (
     ANNOTATION_CONFIG_HASH,
@@ -68,9 +69,15 @@ def render_deployment(
 def _replicas(spec: HarnessDeploymentSpec, state: ReleaseState, track: Track) -> int | None:
     if state.scaled_to_zero:
         return 0  # a budget stop: the autoscalers are removed meanwhile
+    keda = spec.worker is not None and spec.worker.keda is not None
+    if track is Track.STABLE and (spec.autoscaling is not None or keda):
+        return None  # the HPA (or KEDA) owns the count
+    if track is Track.STABLE and spec.shape is Shape.WORKER:
+        # The canary's replicas are a share of the workers, not extra ones.
+        return max(spec.replicas - state.canary_replicas, min(spec.replicas, 1))
     if track is Track.STABLE:
-        return None if spec.autoscaling is not None else spec.replicas
-    if spec.autoscaling is not None and state.canary_active:
+        return spec.replicas
+    if spec.autoscaling is not None and state.canary_active and spec.routed:
         return None  # the canary HPA owns it during a release
     return state.canary_replicas
 
@@ -165,7 +172,7 @@ def container(spec: HarnessDeploymentSpec) -> dict[str, Any]:
         "imagePullPolicy": spec.image_pull_policy and str(spec.image_pull_policy),
         "command": spec.command,
         "args": spec.args,
-        "env": [*model_env(spec), *(e.to_k8s() for e in spec.env or [])] or None,
+        "env": [*model_env(spec), *worker_env(spec), *(e.to_k8s() for e in spec.env or [])] or None,
         "envFrom": [e.to_k8s() for e in spec.env_from] if spec.env_from else None,
     }
     body |= {k: v for k, v in optional.items() if v is not None}
@@ -187,6 +194,16 @@ def container(spec: HarnessDeploymentSpec) -> dict[str, Any]:
     if spec.pre_stop_delay_seconds > 0:
         body["lifecycle"] = {"preStop": {"sleep": {"seconds": spec.pre_stop_delay_seconds}}}
     return body
+
+
+WORKER_CONCURRENCY_ENV: Final = "HARNESS_MAX_CONCURRENCY"
+
+
+def worker_env(spec: HarnessDeploymentSpec) -> list[dict[str, Any]]:
+    """A worker's per-pod concurrency limit."""
+    if spec.worker is None:
+        return []
+    return [{"name": WORKER_CONCURRENCY_ENV, "value": str(spec.worker.concurrency)}]
 
 
 def resources(spec: HarnessDeploymentSpec) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from harness_operator.api.shape import Shape
 from harness_operator.api.spec import HarnessDeploymentSpec, Strategy
 from harness_operator.api.status import (
     BUDGET_LADDER,
@@ -429,6 +430,11 @@ class _Tick:
     def canary_deadline(self) -> bool:
         """Track the canary's readiness; True when it missed its deadline (rolled back)."""
         canary = self.inputs.canary
+        if self.spec.shape is Shape.WORKER and self.inputs.stable.desired == 0:
+            # KEDA scaled the workers to zero between bursts, and the canary's share with
+            # them: nothing is late, the release waits for work.
+            self.set(not_ready_since=None)
+            return False
         if canary.serves(self.canary_revision):
             self.set(not_ready_since=None)
             return False

@@ -4,6 +4,9 @@ the machine decided on."""
 
 from __future__ import annotations
 
+import math
+
+from harness_operator.api.shape import Shape
 from harness_operator.api.spec import HarnessDeploymentSpec, Rollout, Strategy
 from harness_operator.api.status import (
     RELEASE_PHASES,
@@ -17,13 +20,25 @@ from harness_operator.rollout.model import Inputs
 from harness_operator.rollout.rounds import Limits
 
 
-def canary_replicas(spec: HarnessDeploymentSpec, stable_desired: int) -> int:
-    """Replicas of the canary during a release: as many as stable runs, so that it can take
-    any share of the traffic (a blue/green switch takes all of it at once). With
-    autoscaling this is the starting size: the canary's own HPA takes over from there."""
+def canary_replicas(spec: HarnessDeploymentSpec, stable_desired: int, weight: int = 0) -> int:
+    """Replicas of the canary during a release. For a service: as many as stable runs, so
+    that it can take any share of the traffic (a blue/green switch takes all of it at
+    once); with autoscaling this is the starting size, the canary's own HPA takes over from
+    there. For a worker: its share `weight` (at least the first step's) of the workers,
+    which is zero while KEDA has stable at zero between bursts."""
+    if spec.shape is Shape.WORKER:
+        workers = stable_desired if _autoscaled(spec) else spec.replicas
+        share = max(weight, spec.rollout.weight_schedule()[0])
+        return math.ceil(workers * share / 100) if workers > 0 else 0
     if spec.autoscaling is not None:
         return max(spec.autoscaling.min_replicas, stable_desired)
     return max(1, spec.replicas)
+
+
+def _autoscaled(spec: HarnessDeploymentSpec) -> bool:
+    return spec.autoscaling is not None or (
+        spec.worker is not None and spec.worker.keda is not None
+    )
 
 
 def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseState:
@@ -47,7 +62,7 @@ def release_state(status: HarnessDeploymentStatus, inputs: Inputs) -> ReleaseSta
         canary_spec=canary_spec,
         # No canary pods before the new revision's credential passed the preflight.
         canary_replicas=(
-            canary_replicas(spec, inputs.stable.desired)
+            canary_replicas(spec, inputs.stable.desired, status.canary_weight or 0)
             if active and status.stage is not Stage.PREFLIGHT
             else 0
         ),

@@ -91,6 +91,11 @@ class Config:
     pricing_source: str  # "built-in" or "HARNESS_PRICING"
     drain_seconds: float
     stream: bool
+    queue_url: str | None = None
+    """`HARNESS_QUEUE_URL`: worker mode. The harness leases tasks from this queue
+    (`POST <url>/lease`, `POST <url>/done/<id>`) instead of only serving `/v1/tasks`."""
+    worker_name: str = ""
+    """`HARNESS_WORKER_NAME` (e.g. the pod name from a fieldRef): who leased a task."""
     kill_switch_file: str | None = None
     """`HARNESS_KILL_SWITCH_FILE`: while it holds `true`, new tasks get 503 (the operator's
     budget stop); pods stay ready and tasks in flight finish."""
@@ -257,4 +262,6 @@ def load_config(env: Mapping[str, str]) -> Config:
         drain_seconds=_float(env, "HARNESS_DRAIN_SECONDS", 60.0, positive=False),
         stream=_bool(env, "HARNESS_STREAM", True),
         kill_switch_file=env.get("HARNESS_KILL_SWITCH_FILE") or None,
+        queue_url=(env.get("HARNESS_QUEUE_URL") or "").rstrip("/") or None,
+        worker_name=env.get("HARNESS_WORKER_NAME", ""),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -33,6 +34,7 @@ from harness_app.providers import (
     check_credentials,
     provider_info,
 )
+from harness_app.worker import work
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +271,25 @@ class Harness:
             if self.inflight == 0:
                 self._idle.set()
 
+    async def run_leased(self, prompt: str) -> str:
+        """Run one task leased from a queue (worker mode); its outcome."""
+        if self.agent is None or self._cannot_run() is not None:
+            return "error"
+        self.inflight += 1
+        self.metrics.inflight.inc()
+        self._idle.clear()
+        try:
+            response = await self._run(self.agent, prompt, self.config.max_turns)
+        finally:
+            self.inflight -= 1
+            self.metrics.inflight.dec()
+            if self.inflight == 0:
+                self._idle.set()
+        try:
+            return str(json.loads(response.body or b"{}").get("outcome", "error"))  # type: ignore[arg-type]
+        except ValueError:
+            return "error"
+
     async def _run(self, agent: Agent, prompt: str, max_turns: int) -> web.Response:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -387,6 +408,11 @@ async def serve(config: Config, env: Mapping[str, str]) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    worker = (
+        asyncio.create_task(work(harness, config.queue_url, config.worker_name, stop))
+        if config.queue_url
+        else None
+    )
     try:
         await stop.wait()
         harness.start_drain()
@@ -397,6 +423,8 @@ async def serve(config: Config, env: Mapping[str, str]) -> None:
             log(logger, logging.WARNING, "drain period over, cancelling", inflight=harness.inflight)
             harness.cancel_tasks()
             await harness.wait_idle(SHUTDOWN_GRACE_SECONDS)
+        if worker is not None:
+            await asyncio.wait_for(worker, timeout=SHUTDOWN_GRACE_SECONDS)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError, RuntimeError):
