@@ -31,6 +31,7 @@ from harness_operator.analysis import (
     provider_for,
     resolve_checks,
 )
+from harness_operator.analysis.providers import SecretReader, secret_data
 from harness_operator.api import (
     API_VERSION,
     HarnessDeploymentSpec,
@@ -330,13 +331,18 @@ class Reconciler:
             return None
         analysis = spec.analysis_settings or AnalysisSpec(harness_checks=HarnessChecks())
         try:
-            provider = provider_for(analysis, self.prometheus_url)
+            provider = provider_for(analysis, self.prometheus_url, self._secrets(hd))
         except AnalysisConfigError as err:
             return SpendReading(now, (), None, 0.0, problem=str(err))
         pricing = spec.model.pricing if spec.model is not None else None
         return read_spend(provider, hd.namespace, hd.name, budget, pricing, now)
 
     # -- analysis ------------------------------------------------------------------------
+
+    def _secrets(self, hd: HarnessRef) -> SecretReader:
+        """Reads Secrets of the HarnessDeployment's namespace by name, for Prometheus's
+        credentials and CA bundle (in memory only, each analysis round)."""
+        return lambda name: secret_data(self.kube.get("v1", "Secret", hd.namespace, name))
 
     def _needs_prometheus(
         self, spec: HarnessDeploymentSpec, hashes: dict[str, str], current: Obj
@@ -384,7 +390,7 @@ class Reconciler:
                 templates[ref.name] = found.get("spec") or {}
         try:
             checks = resolve_checks(analysis, templates, harness=spec.harness_checks_apply)
-            provider = provider_for(analysis, self.prometheus_url)
+            provider = provider_for(analysis, self.prometheus_url, self._secrets(hd))
         except AnalysisConfigError as err:
             return Round.config_error(now, str(err))
         return evaluate(checks, analysis, target, provider, now)

@@ -10,8 +10,12 @@ from harness_operator.analysis.providers.base import (
 from harness_operator.analysis.providers.prometheus import (
     PROMETHEUS_URL_ENV,
     PrometheusProvider,
+    SecretReader,
     default_address,
     provider_for,
+    redact,
+    redact_url,
+    secret_data,
 )
 
 __all__ = [
@@ -21,6 +25,10 @@ __all__ = [
     "ProviderUnavailableError",
     "QueryError",
     "QueryResult",
+    "SecretReader",
     "default_address",
     "provider_for",
+    "redact",
+    "redact_url",
+    "secret_data",
 ]
