@@ -40,6 +40,24 @@ def eventually(
     raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}; last={last!r}")
 
 
+def stays(probe: Callable[[], T], *, until: float, interval: float = 0.2, what: str = "") -> T:
+    """Poll `probe` until the wall-clock time `until` (epoch seconds) and fail as soon as its
+    answer differs from the first one; return that answer. For "nothing happens" checks:
+    `until` must lie past the moment the thing would have happened if it were going to."""
+    first = probe()
+    while time.time() < until:
+        time.sleep(interval)
+        now = probe()
+        if now != first:
+            raise AssertionError(f"{what or probe} changed from {first!r} to {now!r}")
+    return first
+
+
+def epoch(timestamp: str) -> float:
+    """Epoch seconds of an RFC 3339 timestamp as the apiserver and the operator write them."""
+    return _epoch(timestamp)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -181,17 +199,29 @@ class OperatorProcess:
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Sum of a metric's samples matching `labels`, from the operator's /metrics."""
+        return sum(value for _, value in self.samples(name, labels))
+
+    def samples(
+        self, name: str | None = None, labels: dict[str, str] | None = None
+    ) -> list[tuple[dict[str, str], float]]:
+        """The operator's /metrics samples named `name` (any name when None) whose labels
+        include `labels`, each as (all its labels, value): absent series are no samples,
+        unlike `metric`'s sum of 0."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
             text = resp.read().decode()
-        total = 0.0
+        found = []
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == name and all(
+                if (name is None or sample.name == name) and all(
                     sample.labels.get(k) == v for k, v in (labels or {}).items()
                 ):
-                    total += sample.value
-        return total
+                    found.append((dict(sample.labels), float(sample.value)))
+        return found
+
+    def reconcile_passes(self) -> int:
+        """Reconcile passes this process has completed, status write and Events included."""
+        return int(self.metric("harness_operator_reconcile_duration_seconds_count"))
 
     def tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -219,7 +249,9 @@ def canary_weight(custom: Any, namespace: str, name: str) -> int:
 
 
 def install_crds(root: Path) -> None:
-    """Apply the generated CRDs (server-side: they are large) and wait until served."""
+    """Apply the generated CRDs (server-side: they are large) and wait until served; KEDA's
+    too (the test bed's third-party CRDs, for a cluster started before they were added)."""
+    localcluster.install_keda_crds()
     localcluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / "crds"))
     localcluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
 

@@ -4,8 +4,9 @@ error checks, promotions and rollbacks, and how long reconciles take."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -16,28 +17,85 @@ from harness_operator.api import Phase
 
 LABELS = ("namespace", "name")
 
-CANARY_WEIGHT = Gauge("harness_canary_weight", "Percent of traffic on the canary.", LABELS)
-PHASE = Gauge(
+
+class _Series:
+    """Every label set the per-HarnessDeployment metrics were given, by (namespace, name),
+    so that `forget` removes exactly what was created (prometheus_client removes a series
+    only when told its full label set)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sets: dict[tuple[str, str], set[tuple[Gauge | Counter, tuple[str, ...]]]] = {}
+
+    def add(
+        self,
+        metric: Gauge | Counter,
+        labelnames: Sequence[str],
+        values: Sequence[object],
+        named: Mapping[str, object],
+    ) -> None:
+        """Record the label set `metric.labels(*values, **named)` returned, normalised as
+        prometheus_client does: positional or by name, as strings."""
+        ordered = tuple(str(named[n]) for n in labelnames) if named else tuple(map(str, values))
+        with self._lock:
+            self._sets.setdefault((ordered[0], ordered[1]), set()).add((metric, ordered))
+
+    def pop(self, namespace: str, name: str) -> set[tuple[Gauge | Counter, tuple[str, ...]]]:
+        with self._lock:
+            return self._sets.pop((namespace, name), set())
+
+
+SERIES = _Series()
+
+
+class _HarnessGauge(Gauge):
+    """A Gauge labelled (namespace, name, …) whose series `forget` drops."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], **kw: Any):
+        super().__init__(name, documentation, labelnames, **kw)
+        self._harness_labels = tuple(labelnames)
+
+    def labels(self, *values: object, **named: object) -> _HarnessGauge:
+        child = super().labels(*values, **named)
+        SERIES.add(self, self._harness_labels, values, named)
+        return child
+
+
+class _HarnessCounter(Counter):
+    """A Counter labelled (namespace, name, …) whose series `forget` drops."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str], **kw: Any):
+        super().__init__(name, documentation, labelnames, **kw)
+        self._harness_labels = tuple(labelnames)
+
+    def labels(self, *values: object, **named: object) -> _HarnessCounter:
+        child = super().labels(*values, **named)
+        SERIES.add(self, self._harness_labels, values, named)
+        return child
+
+
+CANARY_WEIGHT = _HarnessGauge("harness_canary_weight", "Percent of traffic on the canary.", LABELS)
+PHASE = _HarnessGauge(
     "harness_canary_phase", "1 for the HarnessDeployment's current phase.", [*LABELS, "phase"]
 )
-FAILED_CHECKS = Gauge(
+FAILED_CHECKS = _HarnessGauge(
     "harness_canary_failed_checks", "Failed analysis rounds in the current release.", LABELS
 )
-ERROR_CHECKS = Gauge(
+ERROR_CHECKS = _HarnessGauge(
     "harness_canary_error_checks", "Consecutive analysis rounds with a query error.", LABELS
 )
-METRIC_VALUE = Gauge(
+METRIC_VALUE = _HarnessGauge(
     "harness_canary_metric_value",
     "Last value of each analysis check, per track.",
     [*LABELS, "check", "track"],
 )
-CHECK_OUTCOME = Gauge(
+CHECK_OUTCOME = _HarnessGauge(
     "harness_canary_check_outcome",
     "1 for the last outcome of each analysis check (Pass, Fail, Inconclusive, Error).",
     [*LABELS, "check", "outcome"],
 )
-PROMOTIONS = Counter("harness_canary_promotions", "Releases promoted.", LABELS)
-ROLLBACKS = Counter(
+PROMOTIONS = _HarnessCounter("harness_canary_promotions", "Releases promoted.", LABELS)
+ROLLBACKS = _HarnessCounter(
     "harness_canary_rollbacks", "Releases rolled back, by reason.", [*LABELS, "reason"]
 )
 RECONCILE_SECONDS = Histogram(
@@ -45,7 +103,7 @@ RECONCILE_SECONDS = Histogram(
     "Duration of one reconcile pass of a HarnessDeployment.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-RECONCILE_ERRORS = Counter(
+RECONCILE_ERRORS = _HarnessCounter(
     "harness_operator_reconcile_errors", "Reconcile passes that failed.", LABELS
 )
 
@@ -155,11 +213,9 @@ def _time(value: Any) -> datetime | None:
 
 
 def forget(namespace: str, name: str) -> None:
-    """Drop the series of a deleted HarnessDeployment."""
+    """Drop every series of a deleted HarnessDeployment: the ones `SERIES` recorded (weight,
+    phase, checks, values and outcomes per check, promotions, rollbacks, reconcile errors)
+    and its budget gauges."""
     forget_budget(namespace, name)
-    for gauge in (CANARY_WEIGHT, FAILED_CHECKS, ERROR_CHECKS):
-        with suppress(KeyError):
-            gauge.remove(namespace, name)
-    for phase in Phase:
-        with suppress(KeyError):
-            PHASE.remove(namespace, name, str(phase))
+    for metric, values in SERIES.pop(namespace, name):
+        metric.remove(*values)

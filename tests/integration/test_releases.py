@@ -23,7 +23,7 @@ from harness_operator.rollout import (
     REASON_PROGRESS_DEADLINE,
 )
 from scenarios import Releases, release_spec
-from testbed import OperatorProcess, audit_writes, eventually
+from testbed import OperatorProcess, audit_writes, epoch, eventually, stays
 
 Given = Callable[[str], Releases]
 V1, V2, V3 = "ghcr.io/acme/agent:1.0", "ghcr.io/acme/agent:1.1", "ghcr.io/acme/agent:1.2"
@@ -158,19 +158,30 @@ def test_with_prometheus_down_it_never_promotes_and_rolls_back_at_the_error_limi
 
 
 def test_with_no_canary_traffic_it_holds_and_never_promotes(releases: Given) -> None:
-    agent = releases("agent").deployed(release_spec(V1, interval="2s"))
+    interval = 2.0
+    agent = releases("agent").deployed(release_spec(V1, interval=f"{interval:.0f}s"))
     agent.sim.set_silent("canary")
     before = agent.status()["stableRevision"]
 
     agent.new_image(V2)
 
     agent.wait_for_release_start(before)
-    time.sleep(10)  # five intervals
-    status = agent.status()
-    assert status["phase"] == "Progressing"
-    assert status.get("currentStep", 0) == 0
-    assert status["stableRevision"] == before
-    assert status["lastAnalysis"]["outcome"] == "Inconclusive"
+    eventually(lambda: agent.canary_weight() == 20, timeout=30, what="the first step")
+    watched_from = time.time()
+    held = stays(
+        lambda: (
+            (s := agent.status())["phase"],
+            s.get("currentStep", 0),
+            s["stableRevision"],
+            agent.canary_weight(),
+        ),
+        until=watched_from + 5 * interval,  # five intervals: one would move a passing canary
+        what="the held release",
+    )
+    assert held == ("Progressing", 0, before, 20)
+    analysis = agent.status()["lastAnalysis"]
+    assert analysis["outcome"] == "Inconclusive"
+    assert epoch(analysis["time"]) >= watched_from + 4 * interval, "rounds kept running"
 
 
 def test_nan_follows_the_checks_no_data_policy(releases: Given) -> None:
@@ -235,7 +246,9 @@ def test_manual_controls_through_the_kubectl_plugin(
 def test_a_killed_operator_resumes_the_release_where_it_was(
     releases: Given, operator: OperatorProcess
 ) -> None:
-    agent = releases("agent").deployed(release_spec(V1, steps=(20, 40, 60, 80), interval="4s"))
+    interval = 4.0
+    spec = release_spec(V1, steps=(20, 40, 60, 80), interval=f"{interval:.0f}s")
+    agent = releases("agent").deployed(spec)
     before = agent.status()["stableRevision"]
 
     agent.new_image(V2)
@@ -244,15 +257,22 @@ def test_a_killed_operator_resumes_the_release_where_it_was(
         timeout=60,
         what="the second step, in the VirtualService and in status",
     )
-    at_kill = agent.status()
     operator.kill()
-    time.sleep(3)
-    assert agent.status()["currentStep"] == at_kill["currentStep"], "nothing moves while down"
+    at_kill = agent.status()
+    weight_at_kill = agent.canary_weight()
+    # The step began before the kill, so a running operator would move on within one
+    # interval from now: watch for two.
+    held = stays(
+        lambda: (agent.canary_weight(), agent.status().get("currentStep")),
+        until=time.time() + 2 * interval,
+        what="nothing moves while down",
+    )
+    assert held == (weight_at_kill, at_kill["currentStep"])
     operator.start()
 
     status = agent.wait_for_phase("Ready", timeout=90, release_of=before)
-    seen = [w for w in agent.weights if w]
-    assert seen == sorted(seen), f"weights never went backwards: {agent.weights}"
+    seen = [w for w in (weight_at_kill, *agent.weights) if w]
+    assert seen == sorted(seen), f"weights never went back from {weight_at_kill}: {seen}"
     assert {60, 80} <= set(seen), f"the remaining steps ran after the restart: {seen}"
     assert status["stableRevision"] != before
 
@@ -372,7 +392,41 @@ def test_status_and_metrics_report_the_release(
     eventually(lambda: agent.status().get("lastAnalysis"), timeout=20, what="an analysis round")
     shown = plugin("status", "agent", "-n", namespace, "-o", "json", kubeconfig=testbed.kubeconfig)
     assert json.loads(shown.stdout)["phase"] == "Progressing"
-    assert operator.metric("harness_canary_metric_value", {"check": "error-rate"}) >= 0
+    ours = {"namespace": namespace, "name": "agent"}
+
+    def gauges_match_the_last_round() -> bool:
+        """Each check's values and outcome on /metrics are those of status.lastAnalysis."""
+        results = agent.status()["lastAnalysis"]["results"]
+        values = {
+            (labels["check"], labels["track"]): value
+            for labels, value in operator.samples("harness_canary_metric_value", ours)
+        }
+        outcomes = {
+            (labels["check"], labels["outcome"]): value
+            for labels, value in operator.samples("harness_canary_check_outcome", ours)
+        }
+        if any(r.get("value") is None for r in results):
+            return False  # a round without canary data yet: wait for one with values
+        for r in results:
+            wanted = {(r["name"], "canary"): r["value"]}
+            if r.get("stableValue") is not None:
+                wanted[(r["name"], "stable")] = r["stableValue"]
+            if any(values.get(key) != value for key, value in wanted.items()):
+                return False
+            for outcome in ("Pass", "Fail", "Inconclusive", "Error"):
+                if outcomes.get((r["name"], outcome)) != (1.0 if r["outcome"] == outcome else 0.0):
+                    return False
+        return {r["name"] for r in results} == {"error-rate", "latency", "cost"}
+
+    eventually(gauges_match_the_last_round, timeout=15, what="the check gauges")
+
+    # A deleted HarnessDeployment leaves no series behind.
+    agent.harness.delete("agent")
+    eventually(
+        lambda: not operator.samples(labels=ours),
+        timeout=10,
+        what="the deleted HarnessDeployment's series to be dropped",
+    )
 
 
 def test_a_shared_analysis_template_can_roll_a_release_back(

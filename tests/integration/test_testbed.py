@@ -62,7 +62,7 @@ def test_deployment_pods_become_ready_on_kwok_nodes(
         },
     )
 
-    def available() -> int:
+    def available() -> bool:
         status = apps.read_namespaced_deployment_status("smoke", namespace).status
         return int(status.available_replicas or 0) == 2
 
@@ -117,7 +117,10 @@ def test_rbac_denies_an_unprivileged_serviceaccount(
             check=False,
             env={**os.environ, "KUBECONFIG": testbed.kubeconfig},
         )
-        return proc.stdout.strip() == "yes"
+        # "no" must be kubectl's answer, not any failure to ask (which prints nothing).
+        answer = proc.stdout.strip()
+        assert answer in ("yes", "no"), proc.stderr
+        return answer == "yes"
 
     impersonated = client.ApiClient(core.api_client.configuration)
     impersonated.set_default_header("Impersonate-User", user)
