@@ -9,12 +9,17 @@ CRDs come from the istio.io/api module cache. Prometheus (Debian package) scrape
 
 Every socket binds 127.0.0.1 and nothing dials a node or pod IP: those are data only.
 
+kwok plays the kubelet with Stages we define here (`kwok_stages`): kwokctl's default set,
+except that pods which the pod runner (podrunner.py) runs to completion are not completed
+by kwok. `up` restarts a running test bed whose configuration is not the current one.
+
 Usage: localcluster.py up|down|status|env   (stdlib only, so any python3 runs it)
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -77,6 +82,8 @@ class State:
     audit_log: str
     kubectl: str
     helm: str
+    config_hash: str = ""
+    """`config_hash()` of the configuration the test bed was started with."""
 
 
 def log(msg: str) -> None:
@@ -138,9 +145,22 @@ def prometheus_healthy(url: str) -> bool:
         return False
 
 
-def is_running() -> bool:
+def is_up() -> bool:
+    """The test bed answers, whatever configuration it was started with."""
     state = load_state()
     return state is not None and apiserver_healthy() and prometheus_healthy(state.prometheus_url)
+
+
+def is_current(state: State) -> bool:
+    """Started with the configuration this file describes now (kwok's stages, the audit
+    policy, the component flags)? A test bed started before a change must be restarted."""
+    return state.config_hash == config_hash()
+
+
+def is_running() -> bool:
+    """Up and current: what tests, the demo and the benchmarks may reuse as it is."""
+    state = load_state()
+    return state is not None and is_current(state) and is_up()
 
 
 AUDIT_POLICY = {
@@ -158,11 +178,234 @@ AUDIT_POLICY = {
 }
 
 
-def write_kwokctl_config() -> Path:
+POD_RUNNER_LABEL = "harness.dev/name"
+"""A pod that carries this label and is owned by a Job is run to completion by the pod
+runner (podrunner.py), which then writes its terminal status; kwok must not complete it."""
+
+
+def _stage(
+    name: str, kind: str, selector: list[dict[str, object]], **spec: object
+) -> dict[str, object]:
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": name},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": kind},
+            "selector": {"matchExpressions": selector},
+            **spec,
+        },
+    }
+
+
+def _expr(key: str, operator: str, *values: str) -> dict[str, object]:
+    """A kwok selector requirement; `key` is a jq query on the object."""
+    expr: dict[str, object] = {"key": key, "operator": operator}
+    if values:
+        expr["values"] = list(values)
+    return expr
+
+
+_READY = '.status.conditions.[] | select( .type == "Ready" ) | .status'
+
+# Status templates are Go templates rendered by kwok (its functions: Now, Quote, YAML,
+# Version, NodeConditions, NodeIP, NodeName, NodePort, NodeIPsWith, PodIPsWith, plus
+# sprig's), and applied as a strategic merge patch of the status subresource. They produce
+# the statuses of kwokctl's default stages (kwok v0.8.0, the "fast" pod stages).
+
+_NODE_CONDITIONS = """\
+{{ $now := Now }}
+{{ $since := or .metadata.creationTimestamp $now }}
+conditions:
+{{ range NodeConditions }}
+- type: {{ .type | Quote }}
+  status: {{ .status | Quote }}
+  reason: {{ .reason | Quote }}
+  message: {{ .message | Quote }}
+  lastHeartbeatTime: {{ $now | Quote }}
+  lastTransitionTime: {{ $since | Quote }}
+{{ end }}
+{{ $have := dict }}
+{{ range .status.addresses }}{{ $_ := set $have .type true }}{{ end }}
+{{ $missing := list }}
+{{ if not (hasKey $have "InternalIP") }}{{ with NodeIP }}
+{{ $missing = append $missing (dict "type" "InternalIP" "address" .) }}
+{{ end }}{{ end }}
+{{ if not (hasKey $have "Hostname") }}{{ with NodeName }}
+{{ $missing = append $missing (dict "type" "Hostname" "address" .) }}
+{{ end }}{{ end }}
+{{ with $missing }}
+addresses: {{ YAML . 1 }}
+{{ end }}
+{{ with NodePort }}
+daemonEndpoints:
+  kubeletEndpoint:
+    Port: {{ . }}
+{{ end }}
+"""
+
+_NODE_INITIALIZE = (
+    _NODE_CONDITIONS
+    + """\
+{{ if not .status.allocatable }}
+allocatable: {cpu: 1k, memory: 1Ti, pods: 1M}
+{{ end }}
+{{ if not .status.capacity }}
+capacity: {cpu: 1k, memory: 1Ti, pods: 1M}
+{{ end }}
+{{ $info := .status.nodeInfo }}
+{{ $kwok := printf "kwok-%s" Version }}
+nodeInfo:
+  architecture: {{ or $info.architecture "amd64" | Quote }}
+  bootID: {{ or $info.bootID "" | Quote }}
+  containerRuntimeVersion: {{ or $info.containerRuntimeVersion $kwok | Quote }}
+  kernelVersion: {{ or $info.kernelVersion $kwok | Quote }}
+  kubeProxyVersion: {{ or $info.kubeProxyVersion $kwok | Quote }}
+  kubeletVersion: {{ or $info.kubeletVersion $kwok | Quote }}
+  machineID: {{ or $info.machineID "" | Quote }}
+  operatingSystem: {{ or $info.operatingSystem "linux" | Quote }}
+  osImage: {{ or $info.osImage "" | Quote }}
+  systemUUID: {{ or $info.systemUUID "" | Quote }}
+phase: Running
+"""
+)
+
+_POD_READY = """\
+{{ $now := Now }}
+conditions:
+{{ range list "Initialized" "Ready" "ContainersReady" }}
+- type: {{ . | Quote }}
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+{{ range .spec.readinessGates }}
+- type: {{ .conditionType | Quote }}
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: true
+  restartCount: 0
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: true
+  restartCount: 0
+{{ if eq .restartPolicy "Always" }}
+  started: true
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ else }}
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+{{ end }}
+{{ with NodeIPsWith .spec.nodeName }}
+hostIP: {{ index . 0 | Quote }}
+hostIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+{{ $hostNetwork := or .spec.hostNetwork false }}
+{{ $uid := or .metadata.uid "" }}
+{{ $name := or .metadata.name "" }}
+{{ $namespace := or .metadata.namespace "" }}
+{{ with PodIPsWith .spec.nodeName $hostNetwork $uid $name $namespace }}
+podIP: {{ index . 0 | Quote }}
+podIPs:
+{{ range . }}
+- ip: {{ . | Quote }}
+{{ end }}
+{{ end }}
+phase: Running
+startTime: {{ $now | Quote }}
+"""
+
+_POD_COMPLETE = """\
+{{ $now := Now }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: Succeeded
+"""
+
+
+def kwok_stages() -> list[dict[str, object]]:
+    """The Stages kwok plays: kwokctl's defaults for the binary runtime (node-initialize,
+    node-heartbeat-with-lease, pod-ready, pod-complete, pod-delete), but pod-complete spares
+    the pods the pod runner runs (owned by a Job and labelled POD_RUNNER_LABEL): those end
+    when their container does, with the status the pod runner writes.
+
+    kwokctl uses the Stages of its config file *instead of* its defaults (all or nothing:
+    pkg/kwokctl/runtime/cluster.go `Save`), so every default is restated here."""
+    alive = _expr(".metadata.deletionTimestamp", "DoesNotExist")
+    return [
+        _stage(
+            "node-initialize",
+            "Node",
+            [_expr(_READY, "NotIn", "True")],
+            next={"statusTemplate": _NODE_INITIALIZE},
+        ),
+        _stage(
+            "node-heartbeat-with-lease",
+            "Node",
+            [_expr(".status.phase", "In", "Running"), _expr(_READY, "In", "True")],
+            # The node's Lease is renewed by kwok's lease controller; the status only every
+            # ten minutes or so (kwokctl's values for a 10 s status update frequency).
+            delay={"durationMilliseconds": 600_000, "jitterDurationMilliseconds": 610_000},
+            next={"statusTemplate": _NODE_CONDITIONS},
+        ),
+        _stage(
+            "pod-ready",
+            "Pod",
+            [alive, _expr(".status.phase", "In", "Pending"), _expr(_READY, "NotIn", "True")],
+            next={"statusTemplate": _POD_READY},
+        ),
+        _stage(
+            "pod-complete-unless-podrunner",
+            "Pod",
+            [
+                alive,
+                _expr(".status.phase", "In", "Running"),
+                _expr(".metadata.ownerReferences.[].kind", "In", "Job"),
+                _expr(f'.metadata.labels["{POD_RUNNER_LABEL}"]', "DoesNotExist"),
+            ],
+            next={"statusTemplate": _POD_COMPLETE},
+        ),
+        _stage(
+            "pod-delete",
+            "Pod",
+            [_expr(".metadata.deletionTimestamp", "Exists")],
+            next={"delete": True},
+        ),
+    ]
+
+
+def kwokctl_config() -> list[dict[str, object]]:
+    """The documents of kwokctl's config file: its options, then our Stages."""
     k8s = VERSIONS["K8S_VERSION"]
-    policy = RUN_DIR / "audit-policy.json"
-    policy.write_text(json.dumps(AUDIT_POLICY, indent=2))
-    config = {
+    options = {
         "kind": "KwokctlConfiguration",
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "options": {
@@ -178,7 +421,7 @@ def write_kwokctl_config() -> Path:
             "kubectlBinary": str(KUBECTL),
             "kubeAuthorization": True,
             "kubeAdmission": True,
-            "kubeAuditPolicy": str(policy),
+            "kubeAuditPolicy": str(RUN_DIR / "audit-policy.json"),
         },
         "componentsPatches": [
             {
@@ -187,8 +430,26 @@ def write_kwokctl_config() -> Path:
             }
         ],
     }
+    return [options, *kwok_stages()]
+
+
+def _kwokctl_config_text() -> str:
+    # JSON documents are YAML documents; kwokctl reads a multi-document YAML file.
+    return "\n---\n".join(json.dumps(doc, indent=2) for doc in kwokctl_config()) + "\n"
+
+
+def config_hash() -> str:
+    """Identifies what a test bed is started with; `up` restarts one whose hash differs."""
+    digest = hashlib.sha256()
+    digest.update(_kwokctl_config_text().encode())
+    digest.update(json.dumps(AUDIT_POLICY, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def write_kwokctl_config() -> Path:
+    RUN_DIR.joinpath("audit-policy.json").write_text(json.dumps(AUDIT_POLICY, indent=2))
     path = RUN_DIR / "kwokctl.yaml"
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML
+    path.write_text(_kwokctl_config_text())
     return path
 
 
@@ -321,11 +582,14 @@ def start_prometheus() -> tuple[str, int]:
 
 
 def up() -> State:
-    if is_running():
-        state = load_state()
-        assert state is not None
-        log("already running")
-        return state
+    state = load_state()
+    if state is not None and is_up():
+        if is_current(state):
+            log("already running")
+            return state
+        # E.g. started before the pod runner ran Job pods: kwok would still fake-complete
+        # them. kwok reads its Stages at start only, so the test bed restarts.
+        log("running with an outdated configuration: restarting")
     ensure_built()
     down(quiet=True)  # clear a half-started previous run
     RUN_DIR.mkdir(parents=True, exist_ok=True)
@@ -364,6 +628,7 @@ def up() -> State:
         audit_log=str(KWOK_WORKDIR / "clusters" / CLUSTER_NAME / "logs" / "audit.log"),
         kubectl=str(KUBECTL),
         helm=str(HELM),
+        config_hash=config_hash(),
     )
     STATE_FILE.write_text(json.dumps(asdict(state), indent=2))
     log(f"ready in {time.monotonic() - started:.1f}s; prometheus at {prometheus_url}")
@@ -477,8 +742,13 @@ def main(argv: list[str]) -> int:
         down()
     elif command == "status":
         state = load_state()
-        if state is None or not is_running():
+        if state is None or not is_up():
             print("not running")
+            return 1
+        if not is_current(state):
+            print(
+                "running, but started with an outdated configuration (`make cluster` restarts it)"
+            )
             return 1
         print(json.dumps(asdict(state), indent=2))
     elif command == "env":

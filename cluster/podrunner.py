@@ -11,15 +11,31 @@ rollback): a pod that goes away, terminates or stops being ready has its contain
 with SIGTERM (the harness drains), and a container that exits on its own is restarted, a
 bounded number of times.
 
+**Run-once pods.** A pod owned by a Job (an ownerReference of kind Job; the listing already
+requires the `harness.dev/name` label) runs its container once, as a kubelet runs a
+`restartPolicy: Never` pod (`OnFailure` is run the same way: one attempt). A writable,
+empty file is mounted at the container's `terminationMessagePath` (default
+`/dev/termination-log`). When the container exits, the pod's status subresource is patched
+as a kubelet would: phase `Succeeded` (exit 0) or `Failed`, Ready and ContainersReady False
+(`PodCompleted` / `PodFailed`), and the harness container `terminated` with its exit code,
+reason (`Completed`, `Error`, `OOMKilled`), start and finish times, and `message` = the
+last 4096 bytes of the termination file (with `FallbackToLogsOnError` and a non-zero exit,
+an empty file gives the last 80 log lines, at most 2048 bytes). Other containers of the pod,
+never run, are reported terminated with exit 0. The Job controller then counts the pod and
+marks the Job Complete or Failed. kwok leaves these pods alone after it made them Running:
+the test bed's Stages (localcluster.py `kwok_stages`) do not fake-complete Job pods carrying
+the label, and its other pod Stages match Pending or deleted pods only.
+
 **The one substitution.** A kubelet gives each pod its own IP; here every container shares
 the host's loopback (podman `--network host`; fake pod IPs are data, never addresses). So
 each pod gets a free loopback port instead, passed as `HARNESS_HOST=127.0.0.1`,
 `HARNESS_PORT` and `HARNESS_METRICS_PORT` (overriding anything rendered), and
 `status.podIP` field references resolve to 127.0.0.1.
 
-Prometheus scrapes each running container through a file_sd target carrying the labels the
-documented relabelling derives from pod labels on a real cluster (`namespace`, `harness`,
-`track`, `revision`, `pod`) and the `prometheus.io/path` annotation as the metrics path.
+Prometheus scrapes each running container (run-once ones too, until they exit) through a
+file_sd target carrying the labels the documented relabelling derives from pod labels on a
+real cluster (`namespace`, `harness`, `track`, `revision`, `pod`) and the
+`prometheus.io/path` annotation as the metrics path.
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +74,14 @@ POLL_SECONDS = 0.3
 FILE_REFRESH_SECONDS = 1.0
 """How often Secret and ConfigMap volume files of running containers are brought up to date
 (a kubelet takes up to about a minute; faster here, so tests need not wait for it)."""
+DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+TERMINATION_FILE = "termination-log"
+"""The host file behind a run-once container's terminationMessagePath (in its files root)."""
+MAX_TERMINATION_MESSAGE_BYTES = 4096
+"""A kubelet keeps the last this many bytes of the file (kubecontainer's
+MaxContainerTerminationMessageLength)."""
+MAX_FALLBACK_LOG_BYTES = 2048
+MAX_FALLBACK_LOG_LINES = 80
 
 Obj = dict[str, Any]
 Lookup = Callable[[str, str], Obj | None]
@@ -86,6 +111,8 @@ class ContainerPlan:
     no_new_privileges: bool
     user: str | None
     labels: dict[str, str]
+    termination_message_path: str | None = None
+    """Run-once pods only: where the writable termination file is mounted."""
 
     def argv(self, files_root: Path) -> list[str]:
         """`podman run` arguments, with the files materialised under `files_root`."""
@@ -106,6 +133,8 @@ class ContainerPlan:
             argv += ["--tmpfs", f"{path}:rw,size={size}" if size else path]
         for index, path in enumerate(sorted(self.files)):
             argv += ["-v", f"{files_root / str(index)}:{path}:ro"]
+        if self.termination_message_path is not None:
+            argv += ["-v", f"{files_root / TERMINATION_FILE}:{self.termination_message_path}:rw"]
         for key, value in self.env.items():
             argv += ["-e", f"{key}={value}"]
         if self.entrypoint is not None:
@@ -133,10 +162,21 @@ def container_name(namespace: str, pod: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_.-]", "-", f"hrun-{namespace}-{pod}")[:200]
 
 
+def is_run_once(pod: Obj) -> bool:
+    """A Job's pod: its container runs to completion, once (see the module doc)."""
+    refs = pod["metadata"].get("ownerReferences") or []
+    return any(ref.get("kind") == "Job" for ref in refs)
+
+
+def app_container(pod: Obj) -> Obj:
+    container: Obj = next(c for c in pod["spec"]["containers"] if c["name"] == APP_CONTAINER)
+    return container
+
+
 def container_plan(pod: Obj, lookup: Lookup, image: str, port: int) -> ContainerPlan:
     """What to run for `pod` (its `harness` container) on `image`, listening on `port`."""
     meta, spec = pod["metadata"], pod["spec"]
-    container = next(c for c in spec["containers"] if c["name"] == APP_CONTAINER)
+    container = app_container(pod)
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         env.update(_env_from(source, lookup))
@@ -179,7 +219,82 @@ def container_plan(pod: Obj, lookup: Lookup, image: str, port: int) -> Container
             POD_LABEL: f"{meta['namespace']}/{meta['name']}",
             NAMESPACE_LABEL: meta["namespace"],
         },
+        termination_message_path=(
+            (container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)
+            if is_run_once(pod)
+            else None
+        ),
     )
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a run-once container ended, as a kubelet would report it."""
+
+    exit_code: int
+    reason: str
+    started_at: str
+    finished_at: str
+    message: str
+    container_id: str
+
+
+def termination_message(data: bytes, limit: int = MAX_TERMINATION_MESSAGE_BYTES) -> str:
+    """The message a kubelet reports for a termination file holding `data`: its last
+    `limit` bytes."""
+    return data[-limit:].decode("utf-8", errors="replace")
+
+
+def terminal_status(pod: Obj, result: Exit) -> Obj:
+    """The status patch (strategic merge, status subresource) a kubelet writes when the
+    container of a `restartPolicy: Never` pod has exited."""
+    succeeded = result.exit_code == 0
+    phase, condition_reason = (
+        ("Succeeded", "PodCompleted") if succeeded else ("Failed", "PodFailed")
+    )
+    statuses = []
+    for container in pod["spec"]["containers"]:
+        terminated: Obj = {
+            "exitCode": 0,
+            "reason": "Completed",
+            "startedAt": result.started_at,
+            "finishedAt": result.finished_at,
+        }
+        if container["name"] == APP_CONTAINER:
+            terminated = {
+                "exitCode": result.exit_code,
+                "reason": result.reason,
+                "startedAt": result.started_at,
+                "finishedAt": result.finished_at,
+            }
+            if result.container_id:
+                terminated["containerID"] = result.container_id
+            if result.message:
+                terminated["message"] = result.message
+        statuses.append(
+            {
+                "name": container["name"],
+                "image": container["image"],
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+        )
+    conditions = [
+        {
+            "type": kind,
+            "status": "False",
+            "reason": condition_reason,
+            "lastTransitionTime": result.finished_at,
+        }
+        for kind in ("Ready", "ContainersReady")
+    ]
+    return {"status": {"phase": phase, "conditions": conditions, "containerStatuses": statuses}}
+
+
+def _rfc3339(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _data(obj: Obj) -> dict[str, bytes]:
@@ -324,6 +439,9 @@ class _Container:
     restart_after: float | None = None
     pod_body: Obj = field(default_factory=dict)
     files_at: float = field(default_factory=time.monotonic)
+    run_once: bool = False
+    exit: Exit | None = None
+    """A run-once container's end, kept until its pod's status is written."""
 
 
 def free_port() -> int:
@@ -377,6 +495,8 @@ class PodRunner:
         self._root.chmod(0o700)
         self._gave_up: set[str] = set()
         """Pod uids whose container exited more often than MAX_RESTARTS allows."""
+        self._finished: set[str] = set()
+        """Uids of run-once pods whose container ran and whose terminal status is written."""
         self.errors: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -449,7 +569,8 @@ class PodRunner:
             pod = api_client.sanitize_for_serialization(item)
             image = harness_image_of(pod)
             uid = pod["metadata"].get("uid", "")
-            if is_ready(pod) and image in self.images and uid not in self._gave_up:
+            done = uid in self._gave_up or uid in self._finished
+            if is_ready(pod) and image in self.images and not done:
                 wanted[pod["metadata"]["name"]] = pod
         with self._lock:
             running = dict(self._containers)
@@ -513,6 +634,13 @@ class PodRunner:
             return
         files_root = self._root / uuid.uuid4().hex[:8]
         plan.write_files(files_root)
+        if plan.termination_message_path is not None:
+            # Empty and writable by whatever user the container runs as, as a kubelet
+            # creates it.
+            files_root.mkdir(parents=True, exist_ok=True)
+            termination = files_root / TERMINATION_FILE
+            termination.write_bytes(b"")
+            termination.chmod(0o666)
         labels = meta.get("labels") or {}
         container = _Container(
             pod=meta["name"],
@@ -526,6 +654,7 @@ class PodRunner:
             target=self.targets_dir / f"pod-{self.namespace}-{meta['name']}.json",
             plan=plan,
             pod_body=pod,
+            run_once=plan.termination_message_path is not None,
         )
         podman("rm", "-f", "-t", "0", plan.name, check=False)  # a leftover of a crash
         podman(*plan.argv(files_root))
@@ -564,7 +693,10 @@ class PodRunner:
             state = states.get(container.plan.name)
             if state is not None and state != "running":
                 container.ready = False
-                self._restart(container)
+                if container.run_once:
+                    self._complete(container)
+                else:
+                    self._restart(container)
                 continue
             # Probed on every poll, like a readiness probe: a draining or refused harness
             # (503) leaves the mesh proxy's endpoints until it answers 200 again.
@@ -605,6 +737,64 @@ class PodRunner:
         container.restarts += 1
         podman("rm", "-f", "-t", "0", container.plan.name, check=False)
         podman(*container.plan.argv(container.files_root), check=False)
+
+    def _complete(self, container: _Container) -> None:
+        """A run-once container exited: write its pod's terminal status (retried on the next
+        poll if the API refuses), then forget the container."""
+        from kubernetes.client.exceptions import ApiException
+
+        if container.exit is None:
+            container.exit = self._exit_of(container)
+        try:
+            self.core.patch_namespaced_pod_status(
+                container.pod,
+                self.namespace,
+                terminal_status(container.pod_body, container.exit),
+                _content_type="application/strategic-merge-patch+json",
+            )
+        except ApiException as err:
+            if err.status != 404:  # gone: nothing to report to
+                self.errors.append(f"{container.pod}: status: {err.status} {err.reason}")
+                return
+        self._finished.add(container.uid)
+        with self._lock:
+            self._containers.pop(container.pod, None)
+        self._stoppers.submit(self._stop_container, container, 0)
+
+    def _exit_of(self, container: _Container) -> Exit:
+        fields = "{{.Id}} {{.State.ExitCode}} {{.State.OOMKilled}}"
+        fields += " {{.State.StartedAt.Unix}} {{.State.FinishedAt.Unix}}"
+        out = podman("inspect", "--format", fields, container.plan.name, check=False).stdout
+        try:
+            cid, code, oom, started, finished = (out or "").split()
+            exit_code, started_at, finished_at = int(code), int(started), int(finished)
+        except ValueError:
+            self.errors.append(f"{container.pod}: cannot inspect the exited container: {out!r}")
+            cid, oom, exit_code = "", "false", 128
+            started_at = finished_at = int(time.time())
+        reason = "Completed" if exit_code == 0 else "Error"
+        if oom == "true":
+            reason = "OOMKilled"
+        try:
+            data = (container.files_root / TERMINATION_FILE).read_bytes()
+        except OSError:
+            data = b""
+        message = termination_message(data)
+        policy = app_container(container.pod_body).get("terminationMessagePolicy", "File")
+        if not message and exit_code != 0 and policy == "FallbackToLogsOnError":
+            logs = podman(
+                "logs", "--tail", str(MAX_FALLBACK_LOG_LINES), container.plan.name, check=False
+            )
+            text = ((logs.stdout or "") + (logs.stderr or "")).encode()
+            message = termination_message(text, MAX_FALLBACK_LOG_BYTES)
+        return Exit(
+            exit_code=exit_code,
+            reason=reason,
+            started_at=_rfc3339(started_at),
+            finished_at=_rfc3339(finished_at),
+            message=message,
+            container_id=f"podman://{cid}" if cid else "",
+        )
 
     def _stop_container(self, container: _Container, grace: int) -> None:
         podman(

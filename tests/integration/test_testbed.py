@@ -2,8 +2,8 @@
 
 Each one proves a part of the control plane does its real job: the scheduler and
 controllers make pods Ready on kwok nodes, the apiserver validates the real Istio CRD
-schema, RBAC denies, PodSecurity admission rejects, Prometheus scrapes, and nothing
-listens beyond loopback.
+schema, RBAC denies, PodSecurity admission rejects, Prometheus scrapes, nothing listens
+beyond loopback, and a Job's pod runs the harness to completion with a real outcome.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import json
 import os
 import random
 import subprocess
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -21,7 +24,9 @@ from kubernetes.client.rest import ApiException
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 import localcluster
-from testbed import Prometheus, eventually
+from fakeapi import FakeModelAPI, Fault, ModelBehaviour
+from podrunner import PodRunner
+from testbed import Prometheus, eventually, stays
 
 RESTRICTED_CONTAINER = {
     "name": "app",
@@ -287,3 +292,179 @@ def test_operator_runs_with_its_own_liveness_endpoint(testbed: localcluster.Stat
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert "Traceback" not in out, out
+
+
+HARNESS_IMAGE = "localhost/harness-app:1.0"
+RUN_KEY = "sk-test-testbed-run-5b2e9c"
+GOOD_MODEL, BAD_MODEL = "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001"
+
+
+def harness_job(name: str, model: str, base_url: str, **env: str) -> dict[str, Any]:
+    """A plain Job (no operator) whose pod runs the reference harness in run mode, labelled
+    like a HarnessDeployment's pods: the pod runner runs it, kwok does not complete it."""
+    variables = {
+        "ANTHROPIC_API_KEY": RUN_KEY,
+        "ANTHROPIC_BASE_URL": base_url,
+        "ANTHROPIC_MODEL": model,
+        "HARNESS_RUN_TASKS": "2",
+        **env,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": {localcluster.POD_RUNNER_LABEL: name}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "harness",
+                            "image": HARNESS_IMAGE,
+                            "env": [{"name": k, "value": v} for k, v in variables.items()],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "runAsNonRoot": True,
+                                "runAsUser": 65532,  # the image's user
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def job_condition(batch: client.BatchV1Api, namespace: str, name: str) -> str | None:
+    """The Job's Complete or Failed condition type, once it has one."""
+    conditions = batch.read_namespaced_job_status(name, namespace).status.conditions or []
+    for condition in conditions:
+        if condition.type in ("Complete", "Failed") and condition.status == "True":
+            return str(condition.type)
+    return None
+
+
+def job_pod(core: client.CoreV1Api, namespace: str, job: str) -> Any:
+    (pod,) = core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items
+    return pod
+
+
+def terminated(pod: Any, container: str = "harness") -> Any:
+    (status,) = [s for s in pod.status.container_statuses or [] if s.name == container]
+    return status.state.terminated
+
+
+def test_a_job_pod_runs_the_harness_to_completion_with_its_report(
+    namespace: str,
+    core: client.CoreV1Api,
+    api_client: client.ApiClient,
+    fake_api: FakeModelAPI,
+    harness_image: str,
+    pod_runner: Callable[[dict[str, str]], PodRunner],
+    prometheus: Prometheus,
+) -> None:
+    batch = client.BatchV1Api(api_client)
+    fake_api.accept_key(RUN_KEY)
+    fake_api.set_model(GOOD_MODEL, ModelBehaviour(output_tokens=40, tool_turns=1))
+    fake_api.set_model(BAD_MODEL, ModelBehaviour(error_rate=1.0, error_status=500))
+    # The good run's model calls are held (429 with a short retry-after, which the harness
+    # honours and retries) until Prometheus has scraped its running pod.
+    fake_api.inject(Fault(status=429, count=10_000, model=GOOD_MODEL, retry_after=0.5))
+    pod_runner({HARNESS_IMAGE: harness_image})
+    batch.create_namespaced_job(
+        namespace, harness_job("good-run", GOOD_MODEL, fake_api.url, HARNESS_MAX_RETRIES="20")
+    )
+    batch.create_namespaced_job(
+        namespace, harness_job("bad-run", BAD_MODEL, fake_api.url, HARNESS_MAX_RETRIES="0")
+    )
+    # A Job pod without the label is not ours: kwok still completes it, running nothing.
+    other = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "not-ours"},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [RESTRICTED_CONTAINER]}},
+        },
+    }
+    batch.create_namespaced_job(namespace, other)
+
+    # Prometheus scrapes the Job's pod while it runs, with the pod's labels.
+    scraped = eventually(
+        lambda: prometheus.query(
+            f'harness_build_info{{namespace="{namespace}",harness="good-run"}}'
+        ),
+        timeout=60,
+        what="Prometheus to scrape good-run's pod",
+    )
+    fake_api.clear_faults()
+    assert scraped[0]["metric"]["pod"].startswith("good-run-")
+
+    assert (
+        eventually(
+            lambda: job_condition(batch, namespace, "good-run"), timeout=60, what="good-run to end"
+        )
+        == "Complete"
+    )
+    pod = job_pod(core, namespace, "good-run")
+    assert pod.status.phase == "Succeeded"
+    end = terminated(pod)
+    assert (end.exit_code, end.reason) == (0, "Completed")
+    assert end.started_at <= end.finished_at
+    report = json.loads(end.message)
+    calls = [
+        r
+        for r in fake_api.requests()
+        if r.model == GOOD_MODEL and r.endpoint == "messages" and r.status == 200
+    ]
+    assert len(calls) == 4, "two tasks, a tool turn and an answer each"
+    assert report["tasks"] == 2
+    assert report["failed"] == 0
+    assert report["outputTokens"] == 40 * len(calls)
+    assert report["costUsd"] > 0
+    ready = {c.type: c.status for c in pod.status.conditions}
+    assert (ready["Ready"], ready["ContainersReady"]) == ("False", "False")
+
+    # The Job controller accounted for the pod (and dropped its tracking finalizer); kwok
+    # leaves the written status alone.
+    def accounted() -> bool:
+        finalizers = core.read_namespaced_pod(pod.metadata.name, namespace).metadata.finalizers
+        return "batch.kubernetes.io/job-tracking" not in (finalizers or [])
+
+    eventually(accounted, timeout=30, what="the Job controller to release the pod")
+    assert batch.read_namespaced_job_status("good-run", namespace).status.succeeded == 1
+
+    def outcome() -> tuple[str, str]:
+        seen = core.read_namespaced_pod(pod.metadata.name, namespace)
+        return seen.status.phase, terminated(seen).message
+
+    assert stays(outcome, until=time.time() + 3, what="the pod's terminal status") == (
+        "Succeeded",
+        end.message,
+    )
+
+    assert (
+        eventually(
+            lambda: job_condition(batch, namespace, "bad-run"), timeout=60, what="bad-run to end"
+        )
+        == "Failed"
+    )
+    pod = job_pod(core, namespace, "bad-run")
+    assert pod.status.phase == "Failed"
+    end = terminated(pod)
+    assert (end.exit_code, end.reason) == (1, "Error")
+    report = json.loads(end.message)
+    assert (report["tasks"], report["failed"], report["outputTokens"]) == (2, 2, 0)
+    assert batch.read_namespaced_job_status("bad-run", namespace).status.failed == 1
+
+    not_ours = eventually(
+        lambda: job_condition(batch, namespace, "not-ours"), timeout=60, what="not-ours to end"
+    )
+    assert not_ours == "Complete"
+    end = terminated(job_pod(core, namespace, "not-ours"), RESTRICTED_CONTAINER["name"])
+    assert (end.exit_code, end.reason, end.message) == (0, "Completed", None)

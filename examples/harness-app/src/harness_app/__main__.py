@@ -1,7 +1,8 @@
 """Entry point: `python -m harness_app` and the `harness-app` console script.
 
 Owns process start-up: logging, configuration (an invalid environment exits with status 2
-and one JSON log line naming the variable) and the event loop. A drained shutdown exits 0.
+and one JSON log line naming the variable) and the event loop. A drained shutdown exits 0;
+run mode (`HARNESS_RUN_TASKS`) exits 0 or 1 by its tasks' outcomes (see `run`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def main() -> int:
         return 2
     # Imported after the configuration check: the SDK takes a second or two to import, and a
     # bad environment should fail at once.
+    if config.run_tasks is not None:
+        from harness_app.run import run
+
+        return asyncio.run(run(config, os.environ))
     from harness_app.server import serve
 
     asyncio.run(serve(config, os.environ))

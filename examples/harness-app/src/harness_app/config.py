@@ -54,6 +54,10 @@ BASE_URL_ENV: Final = {
     Provider.FOUNDRY: "ANTHROPIC_FOUNDRY_BASE_URL",
 }
 
+DEFAULT_RUN_PROMPT: Final = "What is 17 + 25? Use the add tool, then answer in one sentence."
+DEFAULT_REPORT_PATH: Final = "/dev/termination-log"  # a container's default terminationMessagePath
+MAX_RUN_TASKS: Final = 1_000_000
+
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -99,6 +103,14 @@ class Config:
     kill_switch_file: str | None = None
     """`HARNESS_KILL_SWITCH_FILE`: while it holds `true`, new tasks get 503 (the operator's
     budget stop); pods stay ready and tasks in flight finish."""
+    run_tasks: int | None = None
+    """`HARNESS_RUN_TASKS`: run mode (a Job's pod). Do this many tasks, write the run report
+    to `report_path` and exit: 0 when every task finished without error, else 1."""
+    run_prompt: str = DEFAULT_RUN_PROMPT
+    """`HARNESS_RUN_PROMPT`: the prompt of every task in run mode."""
+    report_path: str = DEFAULT_REPORT_PATH
+    """`HARNESS_REPORT_PATH`: where run mode writes its report (the file a kubelet reads
+    into the container's termination message)."""
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:
@@ -143,6 +155,21 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _run_tasks(env: Mapping[str, str]) -> int | None:
+    raw = _get(env, "HARNESS_RUN_TASKS")
+    if raw is None:
+        return None
+    # Digits only: int() would also take "+3", "1_000" and other spellings.
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"HARNESS_RUN_TASKS={raw!r} is not a positive integer")
+    value = int(raw)
+    if value > MAX_RUN_TASKS:
+        raise ConfigError(f"HARNESS_RUN_TASKS={value} is out of range 1..{MAX_RUN_TASKS}")
+    if _get(env, "HARNESS_QUEUE_URL") is not None:
+        raise ConfigError("HARNESS_RUN_TASKS and HARNESS_QUEUE_URL are both set: set at most one")
+    return value
 
 
 def _provider(env: Mapping[str, str]) -> Provider:
@@ -264,4 +291,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         kill_switch_file=env.get("HARNESS_KILL_SWITCH_FILE") or None,
         queue_url=(env.get("HARNESS_QUEUE_URL") or "").rstrip("/") or None,
         worker_name=env.get("HARNESS_WORKER_NAME", ""),
+        run_tasks=_run_tasks(env),
+        run_prompt=_get(env, "HARNESS_RUN_PROMPT") or DEFAULT_RUN_PROMPT,
+        report_path=_get(env, "HARNESS_REPORT_PATH") or DEFAULT_REPORT_PATH,
     )

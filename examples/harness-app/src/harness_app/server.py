@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import anthropic
@@ -64,6 +64,17 @@ def _parse_task(body: object, max_turns: int) -> tuple[str, int]:
 
 def _json(payload: Mapping[str, Any], status: int = 200, **headers: str) -> web.Response:
     return web.json_response(dict(payload), status=status, headers=headers or None)
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """How one task ended, and what it did (tokens, cost, turns) up to then."""
+
+    outcome: str
+    error_class: str
+    retry_after: float | None
+    state: TaskState
+    duration: float
 
 
 class Harness:
@@ -273,24 +284,36 @@ class Harness:
 
     async def run_leased(self, prompt: str) -> str:
         """Run one task leased from a queue (worker mode); its outcome."""
+        result = await self.run_task(prompt)
+        return "error" if result is None else result.outcome
+
+    async def run_task(self, prompt: str) -> TaskResult | None:
+        """Run one task that did not come through the task API (worker and run modes), with
+        the in-flight accounting of a served one; None when tasks cannot run at all (see
+        `cannot_run_reason`)."""
         if self.agent is None or self._cannot_run() is not None:
-            return "error"
+            return None
         self.inflight += 1
         self.metrics.inflight.inc()
         self._idle.clear()
         try:
-            response = await self._run(self.agent, prompt, self.config.max_turns)
+            return await self.execute(self.agent, prompt, self.config.max_turns)
         finally:
             self.inflight -= 1
             self.metrics.inflight.dec()
             if self.inflight == 0:
                 self._idle.set()
-        try:
-            return str(json.loads(response.body or b"{}").get("outcome", "error"))  # type: ignore[arg-type]
-        except ValueError:
-            return "error"
 
-    async def _run(self, agent: Agent, prompt: str, max_turns: int) -> web.Response:
+    def cannot_run_reason(self) -> str | None:
+        """Why no task can run at all (prompt unreadable, no client or credentials)."""
+        blocked = self._cannot_run()
+        if blocked is not None:
+            return blocked[1]
+        return "no model client" if self.agent is None else None
+
+    async def execute(self, agent: Agent, prompt: str, max_turns: int) -> TaskResult:
+        """One task through the agent loop, bounded by the task timeout (and a drain's
+        `cancel_tasks`); counted in the task metrics and logged, whoever asked for it."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.config.task_timeout_seconds
@@ -312,8 +335,18 @@ class Harness:
             raise
         finally:
             self._deadlines.discard(timeout)
-        self._finished(outcome, error_class, loop.time() - started, state)
+        duration = loop.time() - started
+        self._finished(outcome, error_class, duration, state)
+        return TaskResult(outcome, error_class, retry_after, state, duration)
 
+    async def _run(self, agent: Agent, prompt: str, max_turns: int) -> web.Response:
+        result = await self.execute(agent, prompt, max_turns)
+        outcome, error_class, retry_after, state = (
+            result.outcome,
+            result.error_class,
+            result.retry_after,
+            result.state,
+        )
         payload: dict[str, Any] = {
             "outcome": outcome,
             "text": state.text,
@@ -355,10 +388,12 @@ class Harness:
 
     # -- apps ----------------------------------------------------------------------------
 
-    def app(self, *, with_metrics: bool = True) -> web.Application:
-        """The API and probes (and /metrics, unless it has its own port)."""
+    def app(self, *, with_metrics: bool = True, with_tasks: bool = True) -> web.Application:
+        """The API and probes (and /metrics, unless it has its own port); without the task
+        route in run mode, whose tasks are its own."""
         app = web.Application()
-        app.router.add_post(TASKS_ROUTE, self.task_handler)
+        if with_tasks:
+            app.router.add_post(TASKS_ROUTE, self.task_handler)
         app.router.add_get("/health", self.health_handler)
         app.router.add_get("/ready", self.ready_handler)
         app.router.add_get("/info", self.info_handler)
@@ -372,9 +407,15 @@ class Harness:
         return app
 
 
-async def _start(app: web.Application, host: str, port: int, name: str) -> web.AppRunner:
+async def start_listener(
+    app: web.Application,
+    host: str,
+    port: int,
+    name: str,
+    shutdown_timeout: float = SHUTDOWN_GRACE_SECONDS,
+) -> web.AppRunner:
     runner = web.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE_SECONDS
+        app, access_log=None, handle_signals=False, shutdown_timeout=shutdown_timeout
     )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -389,10 +430,10 @@ async def serve(config: Config, env: Mapping[str, str]) -> None:
     harness = Harness(config, env)
     separate_metrics = config.metrics_port is not None
     api = harness.app(with_metrics=not separate_metrics)
-    runners = [await _start(api, config.host, config.port, "api")]
+    runners = [await start_listener(api, config.host, config.port, "api")]
     if config.metrics_port is not None:
         metrics = harness.metrics_app()
-        runners.append(await _start(metrics, config.host, config.metrics_port, "metrics"))
+        runners.append(await start_listener(metrics, config.host, config.metrics_port, "metrics"))
     log(
         logger,
         logging.INFO,
