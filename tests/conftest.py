@@ -66,6 +66,11 @@ def apps(api_client: client.ApiClient) -> client.AppsV1Api:
 
 
 @pytest.fixture(scope="session")
+def batch(api_client: client.ApiClient) -> client.BatchV1Api:
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
 def custom(api_client: client.ApiClient) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 

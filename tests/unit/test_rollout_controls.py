@@ -42,6 +42,7 @@ def test_control_keys() -> None:
         "harness.dev/resume",
         "harness.dev/promote",
         "harness.dev/lift-budget",
+        "harness.dev/run-now",
     )
 
 

@@ -92,9 +92,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "blue/green worker",
         {"rollout": {"strategy": "blueGreen"}},
-        "a worker gets no traffic to split",
+        "gets no traffic to split",
     ),
-    ("mirroring worker", {"rollout": {"mirror": True}}, "a worker gets no traffic to split"),
+    ("mirroring worker", {"rollout": {"mirror": True}}, "gets no traffic to split"),
     (
         "hosts on a worker",
         {"service": {"hosts": ["a.example.com"]}},
@@ -118,7 +118,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"env": [{"name": "HARNESS_MAX_CONCURRENCY", "value": "9"}]},
         "spec.env HARNESS_MAX_CONCURRENCY collides with spec.worker.concurrency",
     ),
-    ("cron is not a shape (yet)", {"shape": "cron", "worker": None}, "shape"),
+    ("cron with a worker section", {"shape": "cron", "schedule": "@hourly"}, "spec.worker"),
 ]
 
 

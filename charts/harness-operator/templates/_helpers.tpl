@@ -37,8 +37,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The operator's rules in a namespace it watches: exactly the verbs it uses (docs/install.md).
 Writes are server-side apply (PATCH; creating a missing object through apply also needs
-`create`). Only HPAs and KEDA ScaledObjects are ever deleted (a track without autoscaling loses
-its scaler); everything else goes with its HarnessDeployment through owner references.
+`create`). Only HPAs, KEDA ScaledObjects and a rolled-back cron revision's running Jobs are ever
+deleted (a track without autoscaling loses its scaler; a rolled-back run stops spending); everything else goes with its HarnessDeployment through owner references.
 */}}
 {{- define "harness-operator.rules" -}}
 # kopf watches HarnessDeployments (list, watch) and the operator consumes control
@@ -75,6 +75,19 @@ its scaler); everything else goes with its HarnessDeployment through owner refer
 - apiGroups: [keda.sh]
   resources: [scaledobjects]
   verbs: [get, create, patch, delete]
+# A cron harness (spec.shape: cron) has a CronJob per track (the canary's suspended between
+# releases). Its runs are Jobs: listed and watched to judge a release, created by hand for
+# harness.dev/run-now, and deleted while still running when their revision is rolled back;
+# their pods are listed for the run reports (termination messages).
+- apiGroups: [batch]
+  resources: [cronjobs]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
 # By name only: no list, no watch, so the operator cannot enumerate them. The ConfigMaps
 # and Secrets a HarnessDeployment references are read, checked and hashed into its
 # revision; the model credential's Secret is read, in memory only, for the preflight.

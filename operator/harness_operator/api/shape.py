@@ -7,6 +7,11 @@
   each track's task metrics. Scaling on queue depth through the HPA (`autoscaling.metrics`,
   External/Pods) or a KEDA `ScaledObject` (`worker.keda`), which may scale to zero between
   bursts.
+- `cron`: runs to completion on `spec.schedule` (a CronJob per track). A release runs the new
+  revision on a canary CronJob for its next `cron.canaryRuns` scheduled runs (or at once,
+  with the `harness.dev/run-now` annotation) while stable keeps its schedule; the runs'
+  outcomes and run reports (success, cost, output tokens per run) decide promotion or
+  rollback.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class Shape(StrEnum):
 
     SERVICE = "service"
     WORKER = "worker"
+    CRON = "cron"
 
 
 class KedaScaling(ApiModel):
@@ -71,3 +77,65 @@ class WorkerSpec(ApiModel):
     keda: KedaScaling | None = None
     """Scale the stable track with KEDA (needs KEDA installed) instead of `replicas` or
     `autoscaling`."""
+
+
+SCHEDULE_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|[0-9*/,?LW#A-Za-z-]+( +[0-9*/,?LW#A-Za-z-]+){4})$"
+)
+"""Five cron fields (minute hour day-of-month month day-of-week) or a macro; the CronJob
+controller parses the rest. No `TZ=` prefix: Kubernetes refuses it, `cron.timeZone` says it."""
+Schedule = Annotated[str, Field(min_length=1, max_length=128, pattern=SCHEDULE_PATTERN)]
+TimeZone = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
+]
+Ratio = Annotated[float, Field(ge=0, le=100)]
+
+
+class CronSpec(ApiModel):
+    """A scheduled harness (`shape: cron`): each run is a Job whose pod runs the harness to
+    completion. A run *fails* when its Job fails (a non-zero exit, or `runTimeoutSeconds`).
+    Its *run report* is a JSON object the harness writes to its termination message
+    (`/dev/termination-log`): `costUsd`, `outputTokens`, `inputTokens`, `tasks`, `failed`
+    (docs/shapes.md); a harness that writes none is judged on success alone."""
+
+    model_config = model_rules(
+        cel(
+            "!has(self.maxFailedRuns) || self.maxFailedRuns < (has(self.canaryRuns) ?"
+            " self.canaryRuns : 2)",
+            "cron.maxFailedRuns must be less than cron.canaryRuns (else a revision whose"
+            " runs all fail would be promoted)",
+            ".maxFailedRuns",
+        )
+    )
+
+    time_zone: TimeZone | None = None
+    """IANA time zone of `spec.schedule`, e.g. `Europe/Berlin` (the controller manager's
+    zone, usually UTC, when unset)."""
+    starting_deadline_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
+    """A run that could not start within this many seconds of its scheduled time is
+    skipped (counted as missed, not failed)."""
+    run_timeout_seconds: Annotated[int, Field(ge=1, le=604800)] | None = None
+    """Longest a run may take (the Job's `activeDeadlineSeconds`); past it the run fails."""
+    successful_runs_history: Annotated[int, Field(ge=1, le=100)] = 3
+    """Finished successful runs (Jobs) kept per track; they are also stable's baseline."""
+    failed_runs_history: Annotated[int, Field(ge=1, le=100)] = 3
+    """Finished failed runs (Jobs) kept per track."""
+    canary_runs: Annotated[int, Field(ge=1, le=50)] = 2
+    """Finished runs of a new revision judged before it is promoted."""
+    max_failed_runs: Annotated[int, Field(ge=0, le=50)] = 0
+    """Failed runs of a new revision tolerated; one more rolls it back at once."""
+    max_cost_ratio: Ratio = 1.25
+    """Roll back when the new revision's mean cost per run exceeds stable's (its last
+    successful runs) by this factor. 0 turns the check off."""
+    max_output_tokens_ratio: Ratio = 1.5
+    """Same for output tokens per run. 0 turns the check off."""
+
+    @model_validator(mode="after")
+    def _runs(self) -> CronSpec:
+        if self.max_failed_runs >= self.canary_runs:
+            raise ValueError(
+                "cron.maxFailedRuns must be less than cron.canaryRuns (else a revision whose"
+                " runs all fail would be promoted)"
+            )
+        return self

@@ -32,7 +32,7 @@ from harness_operator.api.model import (
     env_collision_rules,
     env_collisions,
 )
-from harness_operator.api.shape import Shape, WorkerSpec
+from harness_operator.api.shape import CronSpec, Schedule, Shape, WorkerSpec
 from harness_operator.api.types import (
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
@@ -827,6 +827,39 @@ class Rollout(ApiModel):
 
 
 _IDENTITY = "self.model.credentials.workloadIdentity"
+_IS_CRON = "(has(self.shape) && self.shape == 'cron')"
+
+# (CEL rule, message, field path) of the cron shape; `_check_cron` says the same in Python.
+_CRON_CHECKS = (
+    ("!has(self.schedule) || " + _IS_CRON, "spec.schedule applies only to shape cron", ".schedule"),
+    ("!has(self.cron) || " + _IS_CRON, "spec.cron applies only to shape cron", ".cron"),
+    (
+        "!" + _IS_CRON + " || has(self.schedule)",
+        "spec.schedule is required for shape cron (e.g. '0 * * * *')",
+        ".schedule",
+    ),
+    (
+        "!" + _IS_CRON + " || !has(self.autoscaling)",
+        "spec.autoscaling does not apply to shape cron: each run is one pod",
+        ".autoscaling",
+    ),
+    (
+        "!" + _IS_CRON + " || !has(self.analysis)"
+        " || (!has(self.analysis.checks) && !has(self.analysis.templates))",
+        "spec.analysis.checks and spec.analysis.templates do not apply to shape cron: a cron"
+        " harness's releases are judged by its runs (spec.cron)",
+        ".analysis",
+    ),
+)
+_CRON_RULES = (
+    *(cel(rule, message, path) for rule, message, path in _CRON_CHECKS),
+    cel(
+        _IS_CRON + " == (has(oldSelf.shape) && oldSelf.shape == 'cron')",
+        "spec.shape cannot change to or from cron (runs and replicas do not convert):"
+        " create a new HarnessDeployment",
+        ".shape",
+    ),
+)
 
 
 class HarnessDeploymentSpec(ApiModel):
@@ -856,10 +889,11 @@ class HarnessDeploymentSpec(ApiModel):
             "!has(self.shape) || self.shape == 'service' || !has(self.rollout)"
             " || ((!has(self.rollout.strategy) || self.rollout.strategy == 'canary')"
             " && (!has(self.rollout.mirror) || !self.rollout.mirror))",
-            "spec.rollout: a worker gets no traffic to split: only strategy canary, without"
-            " mirror, applies",
+            "spec.rollout: a worker or cron harness gets no traffic to split: only strategy"
+            " canary, without mirror, applies",
             ".rollout",
         ),
+        *_CRON_RULES,
         cel(
             "!has(self.shape) || self.shape == 'service' || !has(self.service)"
             " || ((!has(self.service.hosts) || size(self.service.hosts) == 0)"
@@ -944,11 +978,18 @@ class HarnessDeploymentSpec(ApiModel):
     (docs/models.md). The operator renders the provider's environment into the pods and
     verifies the credential before a revision gets traffic."""
     shape: Shape = Shape.SERVICE
-    """How the harness takes work: `service` (an HTTP API; releases split requests) or
-    `worker` (pulls from a queue; releases give the canary a share of the replicas); see
-    docs/shapes.md."""
+    """How the harness takes work: `service` (an HTTP API; releases split requests),
+    `worker` (pulls from a queue; releases give the canary a share of the replicas) or
+    `cron` (runs on `schedule`; releases judge the new revision's runs); see
+    docs/shapes.md. Changing to or from `cron` needs a new HarnessDeployment."""
     worker: WorkerSpec | None = None
     """Settings of a queue worker (`shape: worker`)."""
+    schedule: Schedule | None = None
+    """When a cron harness runs (`shape: cron`, required there): five cron fields, e.g.
+    `*/15 * * * *`, or a macro such as `@hourly`."""
+    cron: CronSpec | None = None
+    """Settings of a scheduled harness (`shape: cron`): run history, timeout, and how the
+    runs of a new revision are judged."""
     budget: BudgetSpec | None = None
     """Spend limits per window and the escalation ladder: warn, block promotion, abort the
     canary, stop spending (docs/budgets.md). Never starts a release."""
@@ -979,14 +1020,38 @@ class HarnessDeploymentSpec(ApiModel):
                 )
         return self
 
+    def _check_cron(self) -> None:
+        cron = self.shape is Shape.CRON
+        broken = (
+            (self.schedule is not None and not cron, 0),
+            (self.cron is not None and not cron, 1),
+            (cron and self.schedule is None, 2),
+            (cron and self.autoscaling is not None, 3),
+            (
+                cron
+                and self.analysis is not None
+                and bool(self.analysis.checks or self.analysis.templates),
+                4,
+            ),
+        )
+        for failed, index in broken:
+            if failed:
+                raise ValueError(_CRON_CHECKS[index][1])
+
+    @property
+    def cron_settings(self) -> CronSpec:
+        """`spec.cron`, or its defaults."""
+        return self.cron or CronSpec()
+
     def _check_shape(self) -> None:
+        self._check_cron()
         if self.worker is not None and self.shape is not Shape.WORKER:
             raise ValueError("spec.worker applies only to shape worker")
         if self.shape is not Shape.SERVICE:
             if self.rollout.strategy is not Strategy.CANARY or self.rollout.mirror:
                 raise ValueError(
-                    "spec.rollout: a worker gets no traffic to split: only strategy canary,"
-                    " without mirror, applies"
+                    "spec.rollout: a worker or cron harness gets no traffic to split: only"
+                    " strategy canary, without mirror, applies"
                 )
             if self.service.hosts or self.service.gateways:
                 raise ValueError(

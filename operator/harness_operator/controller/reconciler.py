@@ -32,6 +32,7 @@ from harness_operator.analysis import (
     resolve_checks,
 )
 from harness_operator.analysis.providers import SecretReader, secret_data
+from harness_operator.analysis.runs import judge_runs, runs_of
 from harness_operator.api import (
     API_VERSION,
     HarnessDeploymentSpec,
@@ -41,7 +42,8 @@ from harness_operator.api import (
 from harness_operator.api.analysis import AnalysisSpec, HarnessChecks
 from harness_operator.api.model import ModelSpec
 from harness_operator.api.resource import TEMPLATE_KIND
-from harness_operator.api.status import RELEASE_PHASES, Stage
+from harness_operator.api.shape import Shape
+from harness_operator.api.status import RELEASE_PHASES, Phase, Stage
 from harness_operator.budget.ladder import SpendReading
 from harness_operator.budget.spend import read_spend
 from harness_operator.controller.status import (
@@ -73,6 +75,7 @@ from harness_operator.render import (
     render,
     revision,
 )
+from harness_operator.render.cron import cron_name_problem, manual_job
 from harness_operator.render.model import FILE_CREDENTIAL
 from harness_operator.rollout import CONTROL_KEYS, Inputs, Note, Plan, WorkloadState, advance
 from harness_operator.rollout.adopt import adopt_revisions
@@ -180,6 +183,10 @@ class Reconciler:
                     )
                 )
 
+        too_long = cron_name_problem(hd.name) if spec and spec.shape is Shape.CRON else None
+        if too_long is not None:
+            problems.append(Problem("InvalidName", too_long))
+
         release: Obj = dict(current)
         stable: Obj | None
         if spec is None or any(p.reason == "InvalidName" for p in problems):
@@ -195,7 +202,7 @@ class Reconciler:
             generation=hd.generation,
             problems=tuple(problems),
             missing_configs=tuple(missing),
-            stable=WorkloadState.from_deployment(stable),
+            stable=_workload(spec, stable),
             credentials=credentials,
             model_alias_of=(
                 dated_snapshot(spec.model.name) if spec is not None and spec.model else None
@@ -223,8 +230,18 @@ class Reconciler:
         now: datetime,
     ) -> tuple[Obj | None, Obj]:
         status = HarnessDeploymentStatus.model_validate(body.get("status") or {})
-        stable_key = ObjectKey("apps/v1", "Deployment", hd.namespace, naming.stable_name(hd.name))
-        canary_key = ObjectKey("apps/v1", "Deployment", hd.namespace, naming.canary_name(hd.name))
+        if spec.shape is Shape.CRON:
+            stable_key, canary_key = (
+                ObjectKey("batch/v1", "CronJob", hd.namespace, naming.track_name(hd.name, t))
+                for t in naming.Track
+            )
+        else:
+            stable_key = ObjectKey(
+                "apps/v1", "Deployment", hd.namespace, naming.stable_name(hd.name)
+            )
+            canary_key = ObjectKey(
+                "apps/v1", "Deployment", hd.namespace, naming.canary_name(hd.name)
+            )
         live: dict[ObjectKey, Obj | None] = {
             key: self.kube.get(key.api_version, key.kind, key.namespace, key.name)
             for key in (stable_key, canary_key)
@@ -246,8 +263,8 @@ class Reconciler:
             revision=current_revision,
             config_hashes=hashes,
             status=status,
-            stable=WorkloadState.from_deployment(_owned(live[stable_key], hd.uid)),
-            canary=WorkloadState.from_deployment(_owned(live[canary_key], hd.uid)),
+            stable=_workload(spec, _owned(live[stable_key], hd.uid)),
+            canary=_workload(spec, _owned(live[canary_key], hd.uid)),
             analysis=None,
             controls={k: str(v) for k, v in annotations.items() if k in CONTROL_KEYS},
             credentials=credentials,
@@ -261,6 +278,8 @@ class Reconciler:
             and self._analysis_due(status, spec, now)
         ):
             plan = advance(replace(inputs, analysis=self._analyse(hd, spec, plan, now)))
+        elif plan.judge_runs and not problems and self._analysis_due(status, spec, now):
+            plan = advance(replace(inputs, analysis=self._judge_runs(hd, spec, plan, now)))
 
         desired = render(hd, spec, plan.state, self.router)
         for obj in desired.objects:
@@ -292,6 +311,14 @@ class Reconciler:
         }
         self._apply(objects, live, outcome, handover)
         self._remove(desired.absent, hd.uid, outcome)
+        if plan.run_now is not None:
+            self._run_now(hd, plan.run_now, live, outcome)
+        if (
+            spec.shape is Shape.CRON
+            and plan.status.phase is Phase.ROLLED_BACK
+            and status.phase is not Phase.ROLLED_BACK
+        ):
+            self._stop_canary_runs(hd, outcome)
         outcome.notes += plan.notes
         outcome.consumed = tuple(plan.consumed)
         if plan.status.phase in RELEASE_PHASES or plan.analyse:
@@ -329,7 +356,8 @@ class Reconciler:
         )
         if not due:
             return None
-        analysis = spec.analysis_settings or AnalysisSpec(harness_checks=HarnessChecks())
+        # `spec.analysis` even without checks: its `prometheus` says where spend is.
+        analysis = spec.analysis or AnalysisSpec(harness_checks=HarnessChecks())
         try:
             provider = provider_for(analysis, self.prometheus_url, self._secrets(hd))
         except AnalysisConfigError as err:
@@ -351,7 +379,7 @@ class Reconciler:
         Failing it would roll back a healthy release after traffic reached the canary;
         holding it before any traffic is what a missing setting deserves."""
         analysis = spec.analysis_settings
-        if analysis is None or self.prometheus_url:
+        if analysis is None or self.prometheus_url or spec.shape is Shape.CRON:
             return False
         if analysis.prometheus is not None and analysis.prometheus.address:
             return False
@@ -394,6 +422,68 @@ class Reconciler:
         except AnalysisConfigError as err:
             return Round.config_error(now, str(err))
         return evaluate(checks, analysis, target, provider, now)
+
+    # -- cron runs -----------------------------------------------------------------------
+
+    def _judge_runs(
+        self, hd: HarnessRef, spec: HarnessDeploymentSpec, plan: Plan, now: datetime
+    ) -> Round:
+        """The new revision's runs (Jobs, with their pods' run reports) against stable's."""
+        selector = f"{naming.LABEL_NAME}={hd.name}"
+        jobs = [
+            j
+            for j in self.kube.list("batch/v1", "Job", hd.namespace, selector)
+            if _owned_by_ours(j, hd)
+        ]
+        pods = self.kube.list("v1", "Pod", hd.namespace, selector) if jobs else []
+        status = plan.status
+        return judge_runs(
+            runs_of(jobs, pods),
+            canary_revision=str(status.canary_revision or ""),
+            stable_revision=str(status.stable_revision or ""),
+            since=status.release_started_at or now,
+            cron=spec.cron_settings,
+            now=now,
+        )
+
+    def _run_now(
+        self,
+        hd: HarnessRef,
+        request: tuple[str, str],
+        live: dict[ObjectKey, Obj | None],
+        outcome: Outcome,
+    ) -> None:
+        """One run of a track's CronJob now, as `kubectl create job --from=cronjob/...`
+        does: a Job from its jobTemplate, owned by the CronJob (so it shares its history
+        and goes with it). Named after the request, so a retried pass creates nothing new."""
+        track, value = request
+        name = naming.track_name(hd.name, naming.Track(track))
+        key = ObjectKey("batch/v1", "CronJob", hd.namespace, name)
+        cronjob = live.get(key)
+        if cronjob is None:
+            outcome.notes.append(
+                Note("Warning", "RunNotStarted", f"no {track} CronJob to start a run from")
+            )
+            return
+        job = manual_job(cronjob, value)
+        self.kube.apply(job)
+        name = job["metadata"]["name"]
+        outcome.writes.append(f"Job {name}")
+        outcome.notes.append(Note("Normal", "RunStarted", f"started Job {name} ({track})"))
+
+    def _stop_canary_runs(self, hd: HarnessRef, outcome: Outcome) -> None:
+        """A rolled-back revision stops spending at once: its runs still going are deleted
+        (their pods get their grace period); finished ones stay to be looked at."""
+        selector = f"{naming.LABEL_NAME}={hd.name},{naming.LABEL_TRACK}={naming.Track.CANARY}"
+        for job in self.kube.list("batch/v1", "Job", hd.namespace, selector):
+            if not _owned_by_ours(job, hd) or _job_finished(job):
+                continue
+            name = job["metadata"]["name"]
+            if self.kube.delete("batch/v1", "Job", hd.namespace, name):
+                outcome.writes.append(f"delete Job {name}")
+                outcome.notes.append(
+                    Note("Normal", "RunStopped", f"stopped run {name} of the rolled-back revision")
+                )
 
     # -- writes --------------------------------------------------------------------------
 
@@ -543,6 +633,30 @@ def _runs_spec(
     wanted = pod_template(hd, spec, naming.Track.CANARY, hashes)
     del wanted["metadata"]["labels"][naming.LABEL_REVISION]
     return not drift(wanted, live)
+
+
+def _workload(spec: HarnessDeploymentSpec | None, obj: Obj | None) -> WorkloadState:
+    """A track as the release engine sees it: its Deployment, or a cron harness's CronJob."""
+    if spec is not None and spec.shape is Shape.CRON:
+        return WorkloadState.from_cronjob(obj)
+    return WorkloadState.from_deployment(obj)
+
+
+def _owned_by_ours(job: Obj, hd: HarnessRef) -> bool:
+    """A Job one of this HarnessDeployment's CronJobs created (its owner is named after a
+    track); a user's Job that merely carries our label is not a run."""
+    names = {naming.track_name(hd.name, t) for t in naming.Track}
+    return any(
+        ref.get("kind") == "CronJob" and ref.get("name") in names
+        for ref in job.get("metadata", {}).get("ownerReferences") or []
+    )
+
+
+def _job_finished(job: Obj) -> bool:
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or []
+    )
 
 
 def _owned(obj: Obj | None, uid: str) -> Obj | None:

@@ -172,6 +172,8 @@ for _group, _version, _plural in (
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.istio.io", "v1", "virtualservices"),
     ("networking.istio.io", "v1", "destinationrules"),
+    ("batch", "v1", "cronjobs"),
+    ("batch", "v1", "jobs"),  # a cron run that finishes is judged at once
 ):
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"kick-owner-{_plural}")(
         _kick_owner

@@ -69,6 +69,9 @@ KNOWN: dict[tuple[str, str], Resource] = {
         Resource("harness.dev/v1alpha1", "HarnessDeployment", "harnessdeployments"),
         Resource("harness.dev/v1alpha1", "HarnessAnalysisTemplate", "harnessanalysistemplates"),
         Resource("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+        Resource("batch/v1", "CronJob", "cronjobs"),
+        Resource("batch/v1", "Job", "jobs"),
+        Resource("v1", "Pod", "pods"),
     )
 }
 

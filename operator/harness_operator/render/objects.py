@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness_operator.api import HarnessDeploymentSpec
+from harness_operator.api.shape import Shape
 from harness_operator.naming import Track, track_name
+from harness_operator.render.cron import render_cronjobs
 from harness_operator.render.model import render_controls
 from harness_operator.render.scaling import (
     hpa_tracks,
@@ -41,8 +43,15 @@ def render(
         mirror_percent=state.mirror_percent,
         canary_match=state.canary_match,
     )
-    # A worker or cron harness takes no traffic: no Services, no routing (and any that a
-    # service shape left behind must go).
+    if spec.shape is Shape.CRON:
+        # Runs to completion on a schedule: no Deployments, Services, routing or scaling
+        # (and no shape changes to or from cron, so nothing of those to clean up).
+        return Desired(
+            objects=[*render_cronjobs(hd, spec, state), *render_controls(hd, spec, state)],
+            absent=[],
+        )
+    # A worker harness takes no traffic: no Services, no routing (and any that a service
+    # shape left behind must go).
     services = render_services(hd, spec)
     routes = (router or IstioRouter()).render(hd, spec, route)
     objects = [

@@ -157,6 +157,9 @@ def pod_spec(hd: HarnessRef, spec: HarnessDeploymentSpec, track: Track) -> dict[
         "imagePullSecrets": [{"name": n} for n in extra.image_pull_secrets or []] or None,
     }
     pod |= {k: v for k, v in optional.items() if v is not None}
+    if spec.shape is Shape.CRON:
+        # A run is one attempt: its failure is an outcome to judge, not to retry.
+        pod["restartPolicy"] = "Never"
     return pod
 
 
@@ -185,9 +188,15 @@ def container(spec: HarnessDeploymentSpec) -> dict[str, Any]:
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
+        "volumeMounts": _volume_mounts(spec),
+    }
+    if spec.shape is Shape.CRON:
+        # A run is not served: no readiness to wait for, no endpoints to leave, and a
+        # liveness probe would kill a run that does not listen.
+        return body
+    body |= {
         "livenessProbe": _probe(spec.probes.liveness),
         "readinessProbe": _probe(spec.probes.readiness),
-        "volumeMounts": _volume_mounts(spec),
     }
     if spec.probes.startup is not None:
         body["startupProbe"] = _probe(spec.probes.startup)

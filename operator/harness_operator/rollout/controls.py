@@ -30,6 +30,9 @@ CONTROL_RESUME: Final = f"{GROUP}/resume"
 """Continue a paused release; the current step's wait starts over."""
 CONTROL_LIFT_BUDGET: Final = f"{GROUP}/lift-budget"
 """Lift the budget ladder now, until the windows over a threshold reset."""
+CONTROL_RUN_NOW: Final = f"{GROUP}/run-now"
+"""Cron harnesses: start a run now, of the new revision while a release judges its runs,
+else of stable (each new value starts one run)."""
 CONTROL_KEYS: Final = (
     CONTROL_ABORT,
     CONTROL_RETRY,
@@ -37,6 +40,7 @@ CONTROL_KEYS: Final = (
     CONTROL_RESUME,
     CONTROL_PROMOTE,
     CONTROL_LIFT_BUDGET,
+    CONTROL_RUN_NOW,
 )
 """Every control annotation, in the order they are applied when several arrive together."""
 PROMOTE_FULL: Final = "full"

@@ -33,6 +33,7 @@ from harness_operator.api.shape import Shape
 from harness_operator.api.spec import HarnessDeploymentSpec, Strategy
 from harness_operator.api.status import (
     BUDGET_LADDER,
+    RELEASE_PHASES,
     BudgetStep,
     CheckOutcome,
     HarnessDeploymentStatus,
@@ -49,6 +50,7 @@ from harness_operator.rollout.controls import (
     CONTROL_PROMOTE,
     CONTROL_RESUME,
     CONTROL_RETRY,
+    CONTROL_RUN_NOW,
     is_full_promotion,
     read_controls,
 )
@@ -60,12 +62,14 @@ from harness_operator.rollout.rounds import (
     Limits,
     culprit,
     describe_check,
+    record_of,
     tally,
 )
 
 REASON_ABORTED = "Aborted"
 REASON_BUDGET = "BudgetExceeded"
 REASON_PROGRESS_DEADLINE = "ProgressDeadlineExceeded"
+REASON_RUNS_FAILED = "RunsFailed"
 
 ANALYSED_STAGES = frozenset({Stage.MIRRORING, Stage.ANALYSING})
 
@@ -92,11 +96,23 @@ def advance(inputs: Inputs) -> Plan:
 
 def should_analyse(status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec) -> bool:
     """Whether the controller evaluates the analysis checks at a tick, given the stored
-    status (the same value as the last `Plan.analyse`)."""
+    status (the same value as the last `Plan.analyse`). A cron harness is judged by its
+    runs instead (`should_judge_runs`)."""
     return (
-        spec.analysis_settings is not None
+        spec.shape is not Shape.CRON
+        and spec.analysis_settings is not None
         and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
         and status.stage in ANALYSED_STAGES
+    )
+
+
+def should_judge_runs(status: HarnessDeploymentStatus, spec: HarnessDeploymentSpec) -> bool:
+    """Whether the controller judges a cron harness's runs at a tick (hands them in as
+    `Inputs.analysis`): while the new revision runs beside stable."""
+    return (
+        spec.shape is Shape.CRON
+        and status.phase in (Phase.PROGRESSING, Phase.PAUSED)
+        and status.stage is Stage.ANALYSING
     )
 
 
@@ -172,6 +188,7 @@ class _Tick:
             self.rolled_back()
         else:
             self.at_rest()
+        run_now = self.run_now()
         for key, value in self.pending.items():
             self.ignore(key, value, f"nothing to {key.partition('/')[2]} in phase {self.phase}")
         if self.status.phase != before.phase:
@@ -187,6 +204,8 @@ class _Tick:
             state=state,
             route_first=toward_stable(before, self.status),
             analyse=should_analyse(self.status, self.spec),
+            judge_runs=should_judge_runs(self.status, self.spec),
+            run_now=run_now,
             notes=tuple(self.notes),
             consumed=self.controls.consumed,
         )
@@ -267,7 +286,7 @@ class _Tick:
             )
         else:
             again = " again (retry)" if retried else ""
-            summary = plan_summary(self.rollout, analysed=self.limits is not None)
+            summary = plan_summary(self.spec, analysed=self.limits is not None)
             self.note(
                 "ReleaseStarted",
                 f"releasing revision {self.revision}{again} over stable revision"
@@ -311,6 +330,9 @@ class _Tick:
             )
             return
         if self.status.stage is Stage.PREFLIGHT and self.preflight_holds():
+            return
+        if self.spec.shape is Shape.CRON:
+            self.judging_runs(fresh=fresh)
             return
         if not fresh and (self.count_round() or self.canary_deadline()):
             return
@@ -588,6 +610,87 @@ class _Tick:
             match = True
         return {"canary_weight": weight, "mirror_percent": mirror, "canary_match": match}
 
+    # --- cron: the new revision's runs decide -------------------------------------------
+
+    def judging_runs(self, *, fresh: bool) -> None:
+        """A cron release: the canary CronJob runs the new revision beside stable; its runs
+        (handed in as a round by the controller) roll it back at once when they fail, and
+        promote it when the runs it needs have finished and compare well with stable's."""
+        self.pause_or_resume()
+        promote = self.take(CONTROL_PROMOTE)
+        self.set(
+            phase=Phase.PAUSED if self.status.paused else Phase.PROGRESSING,
+            canary_weight=0,
+            mirror_percent=0,
+            canary_match=False,
+        )
+        if fresh:
+            if promote is not None:
+                self.ignore(CONTROL_PROMOTE, promote, "the canary CronJob is not created yet")
+            return
+        if self.status.stage is not Stage.ANALYSING:
+            if not self.inputs.canary.serves(self.canary_revision):
+                if promote is not None:
+                    self.ignore(CONTROL_PROMOTE, promote, "the canary CronJob is not created yet")
+                self.canary_deadline()
+                return
+            cron = self.spec.cron_settings
+            self.set(stage=Stage.ANALYSING, step_started_at=self.now, not_ready_since=None)
+            self.note(
+                "CanaryRuns",
+                f"revision {self.canary_revision} runs on the canary CronJob beside stable:"
+                f" {cron.canary_runs} finished runs decide (annotate {CONTROL_RUN_NOW} to"
+                " start one now)",
+            )
+        if self.judge_round():
+            return
+        if promote is not None:
+            self.note("ManualPromotion", f"{CONTROL_PROMOTE}={promote!r}: promoting now")
+            self.begin_promotion()
+            return
+        last = self.status.last_analysis
+        passed = last is not None and last.outcome is CheckOutcome.PASS
+        if passed and not self.status.paused and not self.budget_at(BudgetStep.PROMOTION_BLOCKED):
+            self.begin_promotion()
+
+    def judge_round(self) -> bool:
+        """Take in the runs' latest judgement; True when it rolled the release back."""
+        judged = self.inputs.analysis
+        if judged is None or not should_judge_runs(self.inputs.status, self.spec):
+            return False
+        record = record_of(judged)
+        stored = self.status.last_analysis
+        if stored is None or stored.outcome != record.outcome or stored.results != record.results:
+            self.set(last_analysis=record)  # only when it says something new: fewer writes
+        if record.outcome is not CheckOutcome.FAIL:
+            return False
+        check = culprit(record)
+        detail = describe_check(check) if check else "a run check failed"
+        self.set(last_analysis=record)
+        self.rollback(REASON_RUNS_FAILED, f"the new revision's runs: {detail}")
+        return True
+
+    def run_now(self) -> tuple[str, str] | None:
+        """(track, value) of a `harness.dev/run-now` to start: the canary's while a release
+        judges its runs, else stable's. Only cron harnesses have runs."""
+        value = self.take(CONTROL_RUN_NOW)
+        if value is None:
+            return None
+        if self.spec.shape is not Shape.CRON:
+            self.ignore(CONTROL_RUN_NOW, value, "only a cron harness (spec.shape: cron) has runs")
+            return None
+        judging = self.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and (
+            self.status.stage is Stage.ANALYSING
+        )
+        if self.status.phase in RELEASE_PHASES and not judging:
+            self.ignore(
+                CONTROL_RUN_NOW, value, f"the canary CronJob is not judging runs ({self.phase})"
+            )
+            return None
+        track = "canary" if judging else "stable"
+        self.note("RunRequested", f"{CONTROL_RUN_NOW}={value!r}: starting a {track} run now")
+        return track, value
+
     # --- promotion --------------------------------------------------------------------
 
     def begin_promotion(self) -> None:
@@ -715,7 +818,7 @@ class _Tick:
         revision = self.canary_revision
         check = (
             culprit(self.status.last_analysis)
-            if reason in (REASON_ANALYSIS_FAILED, REASON_ANALYSIS_ERRORS)
+            if reason in (REASON_ANALYSIS_FAILED, REASON_ANALYSIS_ERRORS, REASON_RUNS_FAILED)
             else None
         )
         self.clear(

@@ -76,6 +76,26 @@ class WorkloadState:
             revision=labels.get(LABEL_REVISION),
         )
 
+    @classmethod
+    def from_cronjob(cls, cronjob: Mapping[str, Any] | None) -> WorkloadState:
+        """A cron harness's track from its live `batch/v1` CronJob: one "replica" that is
+        ready as soon as the CronJob exists (it runs on its schedule; runs are judged
+        separately), none while it is suspended."""
+        if cronjob is None:
+            return cls()
+        spec = cronjob.get("spec") or {}
+        template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        scheduled = 0 if spec.get("suspend") else 1
+        return cls(
+            exists=True,
+            desired=scheduled,
+            updated=scheduled,
+            available=scheduled,
+            ready=True,
+            revision=labels.get(LABEL_REVISION),
+        )
+
     def runs(self, revision: str | None) -> bool:
         """Whether the track is ready on `revision` (or on whatever it runs, when the
         observed revision is unknown)."""
@@ -173,6 +193,11 @@ class Plan:
     `Inputs.analysis` (calling `advance` again with it at this tick is fine: a round counts
     only when the *stored* status is in an analysed stage, see `should_analyse`, and only
     once)."""
+    judge_runs: bool = False
+    """A cron release judges the new revision's runs: list them and hand the judgement in
+    as `Inputs.analysis` (same rules as `analyse`)."""
+    run_now: tuple[str, str] | None = None
+    """(track, annotation value): start one run of that track's CronJob now."""
     notes: tuple[Note, ...] = ()
     consumed: tuple[str, ...] = ()
     """Control annotation keys to remove once `status` is saved."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from harness_operator.api.shape import Shape
-from harness_operator.api.spec import HarnessDeploymentSpec, Rollout, Strategy
+from harness_operator.api.spec import HarnessDeploymentSpec, Strategy
 from harness_operator.api.status import (
     RELEASE_PHASES,
     BudgetStep,
@@ -91,8 +91,16 @@ def toward_stable(before: HarnessDeploymentStatus, after: HarnessDeploymentStatu
     )
 
 
-def plan_summary(rollout: Rollout, analysed: bool) -> str:
+def plan_summary(spec: HarnessDeploymentSpec, analysed: bool) -> str:
     """How a release will go, for the ReleaseStarted event."""
+    rollout = spec.rollout
+    if spec.shape is Shape.CRON:
+        cron = spec.cron_settings
+        return (
+            f"the new revision runs on a canary CronJob beside stable; {cron.canary_runs}"
+            f" finished runs decide (at most {cron.max_failed_runs} failed, cost and output"
+            " tokens per run against stable's)"
+        )
     if rollout.strategy is Strategy.CANARY:
         weights = ", ".join(f"{w}%" for w in rollout.weight_schedule())
         mirror = f"mirror {rollout.mirror_percent}%, then " if rollout.mirror_percent else ""
@@ -163,6 +171,18 @@ def describe(status: HarnessDeploymentStatus, inputs: Inputs, limits: Limits | N
         where = (
             f"waiting for the canary to be ready ({canary.available}/{canary.desired}"
             " replicas available)"
+        )
+    elif inputs.spec.shape is Shape.CRON:
+        runs = next(
+            (
+                r
+                for r in (status.last_analysis.results if status.last_analysis else [])
+                if r.name == "finished-runs"
+            ),
+            None,
+        )
+        where = "the canary CronJob runs it beside stable: " + (
+            runs.message if runs is not None and runs.message else "no run finished yet"
         )
     elif stage is Stage.MIRRORING:
         where = f"mirroring {status.mirror_percent or 0}% of requests to the canary"

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from harness_operator.api.shape import Shape
 from harness_operator.api.spec import HarnessDeploymentSpec
 from harness_operator.api.status import (
     AnalysisRecord,
@@ -32,8 +33,8 @@ class Limits:
     def of(cls, spec: HarnessDeploymentSpec) -> Limits | None:
         """None when the spec has no analysis: steps then advance on time alone."""
         analysis = spec.analysis_settings
-        if analysis is None:
-            return None
+        if analysis is None or spec.shape is Shape.CRON:
+            return None  # a cron release is judged by its runs, not by rounds
         return cls(analysis.failure_limit, analysis.error_limit)
 
 
