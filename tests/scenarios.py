@@ -224,3 +224,18 @@ class Releases:
             timeout=timeout,
             what="the release to start",
         )
+
+
+MODEL_KEY_SECRET = "model-key"
+
+
+def model_key(api: Any, core: client.CoreV1Api, namespace: str, key: str) -> None:
+    """The fake model API accepts `key`, and the Secret `model-key` (key `api-key`) in
+    `namespace` holds it: what `spec.model.credentials.secretRef` of the tests points at."""
+    api.accept_key(key)
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=MODEL_KEY_SECRET), string_data={"api-key": key}
+        ),
+    )

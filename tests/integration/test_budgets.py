@@ -18,7 +18,7 @@ from kubernetes import client
 from fakeapi import FakeModelAPI, ModelBehaviour
 from meshproxy import MeshProxy, TaskLoad
 from podrunner import PodRunner
-from scenarios import Harnesses
+from scenarios import Harnesses, model_key
 from testbed import OperatorProcess, eventually
 
 pytestmark = pytest.mark.usefixtures("crds")
@@ -70,14 +70,8 @@ def test_the_ladder_fires_in_order_stops_spending_and_lifts(
     custom: client.CustomObjectsApi,
     namespace: str,
 ) -> None:
-    fake_api.accept_key(KEY)
+    model_key(fake_api, core, namespace, KEY)
     fake_api.set_model("claude-sonnet-4-6", ModelBehaviour(output_tokens=400, tool_turns=1))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="model-key"), string_data={"api-key": KEY}
-        ),
-    )
     runner = pod_runner({IMAGE: harness_image})
     harness.create("agent", spec(fake_api))
     harness.wait_ready("agent", timeout=90)

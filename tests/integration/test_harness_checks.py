@@ -20,7 +20,7 @@ from kubernetes import client
 from fakeapi import FakeModelAPI, ModelBehaviour
 from meshproxy import MeshProxy, TaskLoad
 from podrunner import PodRunner
-from scenarios import Harnesses
+from scenarios import Harnesses, model_key
 from testbed import OperatorProcess, Prometheus, eventually
 
 pytestmark = pytest.mark.usefixtures("crds")
@@ -102,15 +102,9 @@ def rig(
     namespace: str,
     request: pytest.FixtureRequest,
 ) -> Iterator[Rig]:
-    fake_api.accept_key(KEY)
+    model_key(fake_api, core, namespace, KEY)
     for name in (SONNET, OPUS, SONNET_45):
         fake_api.set_model(name, ModelBehaviour(output_tokens=200, tool_turns=1))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="model-key"), string_data={"api-key": KEY}
-        ),
-    )
     runner = pod_runner({IMAGE: harness_image})
     marker = request.node.get_closest_marker("harness_spec")
     harness.create("agent", marker.args[0](fake_api) if marker else spec(fake_api))

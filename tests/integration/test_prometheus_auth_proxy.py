@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import json
 import ssl
 import threading
@@ -19,14 +18,10 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client
 
 from harness_operator.analysis import (
@@ -43,7 +38,7 @@ from harness_operator.kube import Kube
 from harness_operator.rollout import REASON_ANALYSIS_ERRORS
 from scenarios import Harnesses, Releases, release_spec
 from testbed import Prometheus
-from unit.test_prometheus_auth import make_ca
+from unit.test_prometheus_auth import make_ca, server_context
 
 USER = "grafana-agent"
 PASSWORD = "pa:ss/w@rd-\u00e9t\u00e9"
@@ -135,33 +130,7 @@ class Tls:
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     ca_key, ca = make_ca("test bed Prometheus CA")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "prometheus")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    directory: Path = tmp_path_factory.mktemp("tls")
-    (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "tls.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+    server = server_context(ca_key, ca, tmp_path_factory.mktemp("tls"))
     return Tls(ca.public_bytes(serialization.Encoding.PEM), server)
 
 

@@ -17,7 +17,7 @@ from kubernetes import client
 
 from fakeapi import FakeModelAPI, ModelBehaviour
 from podrunner import PodRunner
-from scenarios import Harnesses, Kubectl
+from scenarios import Harnesses, Kubectl, model_key
 from taskqueue import TaskQueue
 from testbed import OperatorProcess, eventually
 from unit.test_shapes import INVALID as INVALID_WORKERS
@@ -109,15 +109,9 @@ def worker_rig(
     core: client.CoreV1Api,
     namespace: str,
 ) -> PodRunner:
-    fake_api.accept_key(KEY)
+    model_key(fake_api, core, namespace, KEY)
     fake_api.set_model(GOOD, ModelBehaviour(output_tokens=100, tool_turns=1))
     fake_api.set_model(BAD, ModelBehaviour(output_tokens=100, error_rate=1.0, error_status=500))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="model-key"), string_data={"api-key": KEY}
-        ),
-    )
     return pod_runner({IMAGE: harness_image})
 
 

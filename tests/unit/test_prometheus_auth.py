@@ -530,10 +530,11 @@ def make_ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     return key, cert
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    ca_key, ca = make_ca("harness test CA")
-    _, other = make_ca("someone else's CA")
+def server_context(
+    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, directory: Path
+) -> ssl.SSLContext:
+    """A TLS server context for 127.0.0.1 with a certificate `ca` signed (files in
+    `directory`)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -557,7 +558,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    directory: Path = tmp_path_factory.mktemp("pki")
     (directory / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (directory / "tls.key").write_bytes(
         key.private_bytes(
@@ -568,6 +568,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     )
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(directory / "tls.crt", directory / "tls.key")
+    return server
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    ca_key, ca = make_ca("harness test CA")
+    _, other = make_ca("someone else's CA")
+    server = server_context(ca_key, ca, tmp_path_factory.mktemp("pki"))
     return Pki(
         ca.public_bytes(serialization.Encoding.PEM),
         server,

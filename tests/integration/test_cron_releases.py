@@ -18,7 +18,7 @@ from kubernetes import client
 
 from fakeapi import FakeModelAPI, ModelBehaviour
 from podrunner import PodRunner
-from scenarios import Harnesses
+from scenarios import Harnesses, model_key
 from testbed import OperatorProcess, epoch, eventually
 from unit.test_cron_shape import INVALID as INVALID_CRONS
 
@@ -55,17 +55,11 @@ def cron_rig(
     core: client.CoreV1Api,
     namespace: str,
 ) -> PodRunner:
-    fake_api.accept_key(KEY)
+    model_key(fake_api, core, namespace, KEY)
     fake_api.set_model(SONNET, ModelBehaviour(output_tokens=100, tool_turns=1))
     # Opus costs 5/25 USD per million tokens against Sonnet's 3/15, and says twice as much.
     fake_api.set_model(OPUS, ModelBehaviour(output_tokens=200, tool_turns=1))
     fake_api.set_model(FAILING, ModelBehaviour(error_rate=1.0, error_status=500))
-    core.create_namespaced_secret(
-        namespace,
-        client.V1Secret(
-            metadata=client.V1ObjectMeta(name="model-key"), string_data={"api-key": KEY}
-        ),
-    )
     return pod_runner({IMAGE: harness_image})
 
 
