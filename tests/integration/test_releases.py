@@ -376,6 +376,42 @@ def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_deadline(
     assert agent.canary_weight() == 0
 
 
+def test_a_canary_that_loses_every_pod_mid_step_loses_its_traffic_at_once(
+    releases: Given, core: client.CoreV1Api, namespace: str
+) -> None:
+    interval = 20.0
+    spec = release_spec(V1, steps=(20, 50), interval=f"{interval:.0f}s")
+    agent = releases("agent").deployed(spec)
+    agent.new_image(V2)
+    eventually(lambda: agent.canary_weight() == 20, timeout=30, what="the first step")
+
+    # The canary's nodes fail: nothing can run its pods again until they come back.
+    nodes = [n.metadata.name for n in core.list_node().items]
+    try:
+        for node in nodes:
+            core.patch_node(node, {"spec": {"unschedulable": True}})
+        core.delete_collection_namespaced_pod(
+            namespace, label_selector="harness.dev/name=agent,harness.dev/track=canary"
+        )
+        lost_at = time.time()
+        eventually(
+            lambda: agent.canary_weight() == 0,
+            timeout=interval / 2,  # well within the step: only the missing pods explain it
+            interval=0.1,
+            what="the traffic to leave the canary",
+        )
+        moved = time.time() - lost_at
+        assert agent.status()["phase"] == "Progressing", "its progress deadline decides"
+        agent.harness.wait_for_event("agent", "CanaryUnavailable", timeout=10)
+    finally:
+        for node in nodes:
+            core.patch_node(node, {"spec": {"unschedulable": False}})
+
+    status = agent.wait_for_phase("Ready", timeout=120)
+    assert status["stableRevision"] == status["canaryRevision"]
+    assert moved < interval / 2
+
+
 def test_status_and_metrics_report_the_release(
     releases: Given, operator: OperatorProcess, testbed: localcluster.State, namespace: str
 ) -> None:

@@ -128,6 +128,8 @@ class FakeDeployment:
     changed_at: datetime = T0
     broken: bool = False
     stuck: bool = False
+    lost: bool = False
+    """Every pod is gone or unready (a node failure, a conflicting writer at zero)."""
 
     def want(self, revision: str, desired: int, now: datetime) -> None:
         if (revision, desired) != (self.revision, self.desired):
@@ -135,9 +137,13 @@ class FakeDeployment:
             self.revision, self.desired, self.changed_at = revision, desired, now
 
     def settled(self, now: datetime) -> bool:
-        return not self.broken and (now - self.changed_at).total_seconds() >= self.start_seconds
+        if self.broken or self.lost:
+            return False
+        return (now - self.changed_at).total_seconds() >= self.start_seconds
 
     def available(self, now: datetime) -> int:
+        if self.lost:
+            return 0
         if self.settled(now):
             return self.desired
         old = self.previous if self.revision is not None else 0

@@ -49,7 +49,7 @@ def canary_gone_unready() -> Release:
     release.canary.broken = True
     release.canary.changed_at = release.now
     release.tick(2)
-    assert release.weight == 20
+    assert release.weight == 0, "no available canary pod: no traffic to it"
     assert release.status.not_ready_since is not None
     return release
 
@@ -249,12 +249,38 @@ def test_a_canary_that_recovers_in_time_is_not_rolled_back() -> None:
 
 def test_a_canary_unready_mid_step_rolls_back_at_its_deadline() -> None:
     release = canary_gone_unready()
-    weight, start = release.weight, len(release.history)
+    start = len(release.history)
     release.run_until(lambda r: r.phase is Phase.ROLLED_BACK, limit=120)
     held = {t.plan.state.canary_weight for t in release.history[start:-1]}
-    assert held == {weight}, "the weight is held while the canary is not ready"
+    assert held == {0}, "no traffic while the canary has no available pods"
     assert release.status.rollback is not None
     assert release.status.rollback.reason == "ProgressDeadlineExceeded"
+
+
+def test_a_canary_without_available_pods_loses_its_traffic_at_once() -> None:
+    release = Release.at_rest()
+    release.release("2.0.0")
+    release.run_until(lambda r: r.weight == 20, limit=60)
+    release.run_for(4)
+    step = release.status.current_step
+    release.canary.lost = True
+
+    plan = release.tick()
+
+    assert release.weight == 0
+    assert plan.route_first, "routing moves before anything else"
+    assert release.status.phase is Phase.PROGRESSING, "its deadline decides, not this"
+    assert "CanaryUnavailable" in [n.reason for n in plan.notes]
+    release.run_for(20)
+    assert release.weight == 0
+    assert release.status.current_step == step, "the step does not move on without pods"
+
+    release.canary.lost = False
+    release.canary.changed_at = release.now
+    release.run_until(lambda r: r.weight == 20, limit=20)
+    back = release.now
+    release.run_until(lambda r: r.weight == 30, limit=40)
+    assert (release.now - back).total_seconds() >= 10, "the step is held in full again"
 
 
 def test_failed_rounds_while_paused_still_roll_back() -> None:

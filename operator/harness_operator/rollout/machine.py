@@ -608,6 +608,30 @@ class _Tick:
             mirror = self.rollout.mirror_percent
         elif stage is Stage.ANALYSING:
             match = True
+        if self.spec.routed and stage in ANALYSED_STAGES and self.inputs.canary.available == 0:
+            # No pod could answer: traffic leaves the canary at once (routing goes first),
+            # and the step starts over when it is back; its deadline still runs.
+            before = self.inputs.status
+            if before.canary_weight or before.mirror_percent or before.canary_match:
+                self.note(
+                    "CanaryUnavailable",
+                    "the canary has no available pods: all traffic on stable until it has;"
+                    " the step starts over then",
+                    warning=True,
+                )
+            self.set(step_started_at=self.now)
+            return {"canary_weight": 0, "mirror_percent": 0, "canary_match": False}
+        before = self.inputs.status
+        had_traffic = before.canary_weight or before.mirror_percent or before.canary_match
+        gets_traffic = weight or mirror or match
+        if (
+            self.spec.routed
+            and before.stage in ANALYSED_STAGES
+            and gets_traffic
+            and not had_traffic
+        ):
+            # Back from having no pods (or a step that had none): it starts now.
+            self.set(step_started_at=self.now)
         return {"canary_weight": weight, "mirror_percent": mirror, "canary_match": match}
 
     # --- cron: the new revision's runs decide -------------------------------------------
