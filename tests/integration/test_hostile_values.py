@@ -221,3 +221,27 @@ def test_canonicalised_quantities_converge_without_writes(
     for hd in ("sizes", "huge"):
         updates = [e["message"] for e in harness.events(hd) if e["reason"] == "Updated"]
         assert not [m for m in updates if "resources" in m], updates
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_spec_nested_too_deep_is_reported_not_left_unprocessed(harness: Harnesses) -> None:
+    """The apiserver accepts 500 levels in a free-form field; the operator says why it will
+    not render it, in status and an Event, instead of failing every pass silently."""
+    harness.create(
+        "deep", {"image": "ghcr.io/acme/agent:1.0", "podTemplate": {"affinity": nested(500)}}
+    )
+
+    degraded = harness.wait_for_condition("deep", "Degraded", timeout=30)
+
+    assert degraded["reason"] == "InvalidSpec"
+    assert "nested more than 64 levels deep" in degraded["message"]
+    assert "spec.podTemplate.affinity.a.a" in degraded["message"]
+    event = harness.wait_for_event("deep", "InvalidSpec", timeout=10)
+    assert "nested more than 64 levels deep" in event["message"]

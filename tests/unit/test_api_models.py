@@ -308,3 +308,15 @@ def test_status_round_trip_and_leniency() -> None:
 
 def test_empty_status_parses() -> None:
     assert HarnessDeploymentStatus.model_validate({}).to_k8s() == {}
+
+
+def test_a_spec_nested_deeper_than_kubernetes_ever_is_refused_with_its_path() -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(65):
+        deep = {"a": deep}
+    with pytest.raises(ValidationError, match=r"spec\.podTemplate\.affinity\.a\.a.*64 levels"):
+        HarnessDeploymentSpec.model_validate({"image": "x:1", "podTemplate": {"affinity": deep}})
+    ok: dict[str, Any] = {}
+    for _ in range(60):
+        ok = {"a": ok}
+    HarnessDeploymentSpec.model_validate({"image": "x:1", "podTemplate": {"affinity": ok}})

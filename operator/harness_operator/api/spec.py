@@ -826,6 +826,26 @@ class Rollout(ApiModel):
 # --- the spec ----------------------------------------------------------------------------
 
 
+MAX_DEPTH = 64
+"""Deepest nesting a spec may have: free-form fields (`affinity`, KEDA triggers, volumes)
+take any shape, and rendering, hashing and comparing them must not exhaust Python's stack."""
+
+
+def too_deep(data: object, limit: int) -> str | None:
+    """The path of the first value nested deeper than `limit` in `data` (None when none is),
+    found without recursion, so the check itself cannot overflow."""
+    stack: list[tuple[object, int, str]] = [(data, 0, "")]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > limit:
+            return path[:200] + ("..." if len(path) > 200 else "")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1, f"{path}.{k}") for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1, f"{path}[{i}]") for i, v in enumerate(value))
+    return None
+
+
 _IDENTITY = "self.model.credentials.workloadIdentity"
 _IS_CRON = "(has(self.shape) && self.shape == 'cron')"
 
@@ -993,6 +1013,16 @@ class HarnessDeploymentSpec(ApiModel):
     budget: BudgetSpec | None = None
     """Spend limits per window and the escalation ladder: warn, block promotion, abort the
     canary, stop spending (docs/budgets.md). Never starts a release."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: object) -> object:
+        if (where := too_deep(data, MAX_DEPTH)) is not None:
+            raise ValueError(
+                f"spec{where}: nested more than {MAX_DEPTH} levels deep (no Kubernetes object"
+                " is); flatten it"
+            )
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> HarnessDeploymentSpec:
