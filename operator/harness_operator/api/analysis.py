@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 from harness_operator.api.types import (
     DURATION_PATTERN,
     LIST_SET,
+    OPERATOR_DEFAULT,
     ApiModel,
     DnsLabel,
     DnsSubdomain,
@@ -274,7 +275,7 @@ class PrometheusSpec(ApiModel):
     ca_secret_ref: PrometheusSecretKey | None = None
     """The Secret key holding the PEM CA bundle that signs the server's certificate (only
     this bundle is trusted then). Default: the operator's system trust store."""
-    insecure_skip_verify: bool = False
+    insecure_skip_verify: Annotated[bool, Field(json_schema_extra=OPERATOR_DEFAULT)] = False
     """Do not verify the server's TLS certificate (tests only: anyone on the path can read
     the credentials then)."""
 
@@ -391,7 +392,7 @@ class Check(ApiModel):
     """Compare canary to stable: the same query is run for the stable track and the ratio
     (and difference) must lie within these bounds. With `min`/`max` as well, `passWhen`
     says how they combine."""
-    pass_when: PassWhen = PassWhen.ALL
+    pass_when: Annotated[PassWhen, Field(json_schema_extra=OPERATOR_DEFAULT)] = PassWhen.ALL
     """`all`: every bound must hold. `any`: the check passes when at least one of its
     bounds (absolute, ratio, increase) holds."""
     window: CheckWindow | None = None
@@ -493,7 +494,7 @@ class AnalysisSpec(ApiModel):
     min_requests: SampleCount = 20
     """Default guard of built-in per-request checks: with fewer requests of a track in the
     window, the check is Inconclusive. 0 disables it."""
-    min_tasks: SampleCount = 20
+    min_tasks: Annotated[SampleCount, Field(json_schema_extra=OPERATOR_DEFAULT)] = 20
     """Default guard of built-in per-task checks: agent tasks are long, so with fewer
     finished tasks of a track in the window the check is Inconclusive and the step waits."""
     harness_checks: HarnessChecks | None = None

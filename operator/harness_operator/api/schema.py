@@ -12,6 +12,7 @@ that would produce a schema the apiserver rejects fails in unit tests, not on a 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -38,6 +39,7 @@ from harness_operator.api.resource import (
 )
 from harness_operator.api.spec import HarnessDeploymentSpec
 from harness_operator.api.status import HarnessDeploymentStatus
+from harness_operator.api.types import OPERATOR_DEFAULT_KEY
 
 Schema = dict[str, Any]
 
@@ -88,8 +90,11 @@ def structural_schema(model: type[BaseModel]) -> Schema:
 def _convert(node: Schema, defs: Schema, path: str) -> Schema:
     node = _resolve(node, defs, path)
     out: Schema = {}
+    operator_default = node.get(OPERATOR_DEFAULT_KEY, False)
     for key, value in node.items():
-        if key in _DROPPED or (key == "default" and value is None):
+        if key in _DROPPED or (key == "default" and (value is None or operator_default)):
+            continue
+        if key == OPERATOR_DEFAULT_KEY:
             continue
         if key == "properties":
             out[key] = {k: _convert(v, defs, f"{path}.{k}") for k, v in value.items()}
@@ -119,6 +124,11 @@ def _convert(node: Schema, defs: Schema, path: str) -> Schema:
             out[key] = value
         else:
             raise SchemaError(f"{path or '<root>'}: unsupported JSON Schema keyword {key!r}")
+    if operator_default and node.get("default") is not None:
+        # Not a schema default (see OPERATOR_DEFAULT), but users still read it here and in
+        # `kubectl explain`.
+        value = json.dumps(node["default"])
+        out["description"] = f"{out.get('description', '')} Default: `{value}`.".lstrip()
     if "properties" in out and out.get("type") is None:
         out["type"] = "object"
     if "properties" in out and isinstance(out.get("additionalProperties"), dict):

@@ -38,6 +38,7 @@ from harness_operator.api.types import (
     ENV_NAME_PATTERN,
     IMAGE_PATTERN,
     LIST_SET,
+    OPERATOR_DEFAULT,
     AnnotationValue,
     ApiModel,
     DnsLabel,
@@ -997,7 +998,7 @@ class HarnessDeploymentSpec(ApiModel):
     """The model the harness calls: provider, pinned model id, credentials, system prompt
     (docs/models.md). The operator renders the provider's environment into the pods and
     verifies the credential before a revision gets traffic."""
-    shape: Shape = Shape.SERVICE
+    shape: Annotated[Shape, Field(json_schema_extra=OPERATOR_DEFAULT)] = Shape.SERVICE
     """How the harness takes work: `service` (an HTTP API; releases split requests),
     `worker` (pulls from a queue; releases give the canary a share of the replicas) or
     `cron` (runs on `schedule`; releases judge the new revision's runs); see

@@ -80,6 +80,14 @@ def list_map(*keys: str) -> dict[str, Any]:
 
 LIST_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
 
+OPERATOR_DEFAULT_KEY = "x-harness-operator-default"
+OPERATOR_DEFAULT: dict[str, Any] = {OPERATOR_DEFAULT_KEY: True}
+"""`json_schema_extra` for a field added to an object that operator 0.1 already read: its
+default is applied by the operator, not written into stored objects by the apiserver. An
+older operator forbids fields it does not know, so a CRD default would make it reject
+every HarnessDeployment once the CRD is upgraded ahead of it (a Helm upgrade's rollout, a
+`helm rollback`, which keeps the newer CRD). A test holds the CRD to this."""
+
 # --- strings ---------------------------------------------------------------------------
 
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
