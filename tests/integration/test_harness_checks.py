@@ -172,6 +172,10 @@ def test_a_canary_that_alone_draws_529s_is_rolled_back(rig: Rig) -> None:
     status = rig.outcome(before)
     assert status["phase"] == "RolledBack"
     assert status["rollback"]["check"] == "upstream-errors", status["rollback"]
+    # The 529s' retries make the canary's tasks slower, not costlier: counted per finished
+    # task, its cost matches stable's.
+    results = {r["name"]: r for r in status["lastAnalysis"]["results"]}
+    assert results["cost-per-task"]["outcome"] != "Fail", results["cost-per-task"]
 
 
 def slow_schedule(api: FakeModelAPI) -> dict[str, Any]:

@@ -194,4 +194,13 @@ def test_the_cost_query_uses_the_spec_prices() -> None:
     rendered = render_query(BUILTIN_QUERIES[Builtin.COST_PER_TASK], priced, "canary", "1m")
     assert "* 3e-06" in rendered
     assert "* 1.5e-05" in rendered
-    assert rendered.startswith("(sum(rate(harness_cost_usd_total{")
+    # Per-task histogram first, then the spend counter, then tokens x prices.
+    first, counter, tokens = (
+        rendered.index(f"({metric}")
+        for metric in (
+            "sum(rate(harness_task_cost_usd_sum{",
+            "sum(rate(harness_cost_usd_total{",
+            "sum(rate(harness_tokens_total{",
+        )
+    )
+    assert first == 0 and first < counter < tokens

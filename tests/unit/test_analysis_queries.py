@@ -133,7 +133,9 @@ GOLDEN = {
         f" (rate(istio_request_duration_milliseconds_bucket{{{ISTIO}}}[1m])))"
     ),
     Builtin.COST_PER_TASK: (
-        f"(sum(rate(harness_cost_usd_total{{{HARNESS}}}[1m])) or ("
+        f"(sum(rate(harness_task_cost_usd_sum{{{HARNESS}}}[1m]))"
+        f" / sum(rate(harness_task_cost_usd_count{{{HARNESS}}}[1m])))"
+        f" or (sum(rate(harness_cost_usd_total{{{HARNESS}}}[1m])) or ("
         f'(sum(rate(harness_tokens_total{{{HARNESS},type="input"}}[1m])) or vector(0)) * NaN'
         f' + (sum(rate(harness_tokens_total{{{HARNESS},type="output"}}[1m])) or vector(0))'
         " * NaN"
@@ -144,7 +146,9 @@ GOLDEN = {
         f" / sum(rate(harness_tasks_total{{{HARNESS}}}[1m]))"
     ),
     Builtin.OUTPUT_TOKENS_PER_TASK: (
-        f'(sum(rate(harness_tokens_total{{{HARNESS},type="output"}}[1m])) or vector(0))'
+        f"(sum(rate(harness_task_output_tokens_sum{{{HARNESS}}}[1m]))"
+        f" / sum(rate(harness_task_output_tokens_count{{{HARNESS}}}[1m])))"
+        f' or (sum(rate(harness_tokens_total{{{HARNESS},type="output"}}[1m])) or vector(0))'
         f" / sum(rate(harness_tasks_total{{{HARNESS}}}[1m]))"
     ),
     Builtin.TASK_ERROR_RATE: (

@@ -64,6 +64,8 @@ def test_task_with_tool_turns_is_metered(fake: FakeModelAPI, setenv: Setenv) -> 
                 3 * COST_PER_CALL
             )
             assert sample(harness, "harness_task_cost_usd_sum") == pytest.approx(3 * COST_PER_CALL)
+            assert sample(harness, "harness_task_output_tokens_sum") == 150
+            assert sample(harness, "harness_task_output_tokens_count") == 1
             assert sample(harness, "harness_task_turns_sum") == 3
             assert sample(harness, "harness_task_turns_bucket", le="2.0") == 0
             assert sample(harness, "harness_task_turns_bucket", le="4.0") == 1

@@ -101,6 +101,14 @@ def _harness(query: str) -> str:
     return query.replace("$SEL", HARNESS_SELECTOR)
 
 
+def _per_finished_task(histogram: str) -> str:
+    """Mean of a per-task histogram over the tasks that finished in the window."""
+    return (
+        f"(sum(rate({histogram}_sum{{$SEL}}[{{{{window}}}}]))"
+        f" / sum(rate({histogram}_count{{$SEL}}[{{{{window}}}}])))"
+    )
+
+
 def _istio(query: str) -> str:
     return query.replace("$SEL", ISTIO_SELECTOR)
 
@@ -129,10 +137,14 @@ BUILTIN_QUERIES: Final[dict[Builtin, str]] = {
         "histogram_quantile(0.95,"
         " sum by (le) (rate(istio_request_duration_milliseconds_bucket{$SEL}[{{window}}])))"
     ),
-    # Per finished task (the harness metric set, docs/metrics.md §3). Cost: the harness's
-    # own counter when it exports one, else its token counters times spec.model.pricing.
+    # Per finished task (the harness metric set, docs/metrics.md §3). Best: the harness's
+    # per-task histogram, observed when a task finishes, so numerator and denominator are
+    # the same tasks. The per-call counters also hold turns of tasks still running, which
+    # makes a young canary (or one whose tasks got slower) look costlier than it is. Then:
+    # the harness's spend counter, else its token counters times spec.model.pricing.
     Builtin.COST_PER_TASK: _harness(
-        "(sum(rate(harness_cost_usd_total{$SEL}[{{window}}])) or ("
+        _per_finished_task("harness_task_cost_usd")
+        + " or (sum(rate(harness_cost_usd_total{$SEL}[{{window}}])) or ("
         + " + ".join(
             f'(sum(rate(harness_tokens_total{{$SEL,type="{kind}"}}[{{{{window}}}}]))'
             f" or vector(0)) * {{{{price_{price}}}}}"
@@ -146,7 +158,8 @@ BUILTIN_QUERIES: Final[dict[Builtin, str]] = {
         + ")) / sum(rate(harness_tasks_total{$SEL}[{{window}}]))"
     ),
     Builtin.OUTPUT_TOKENS_PER_TASK: _harness(
-        '(sum(rate(harness_tokens_total{$SEL,type="output"}[{{window}}])) or vector(0))'
+        _per_finished_task("harness_task_output_tokens")
+        + ' or (sum(rate(harness_tokens_total{$SEL,type="output"}[{{window}}])) or vector(0))'
         " / sum(rate(harness_tasks_total{$SEL}[{{window}}]))"
     ),
     Builtin.TASK_ERROR_RATE: _harness(

@@ -18,6 +18,7 @@ from harness_app.pricing import TokenUsage
 DURATION_BUCKETS: Final = (*(round(0.1 * 2**i, 1) for i in range(13)), 600.0, 1800.0)
 TTFT_BUCKETS: Final = tuple(round(0.025 * 2**i, 3) for i in range(12))  # 0.025 .. 51.2 s
 TURN_BUCKETS: Final = tuple(float(2**i) for i in range(8))  # 1, 2, 4 .. 128
+TOKEN_BUCKETS: Final = tuple(float(250 * 4**i) for i in range(8))  # 250 .. 4,096,000
 COST_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0,
 )  # fmt: skip
@@ -66,6 +67,14 @@ class Metrics:
             "harness_task_cost_usd",
             "Estimated spend of one task in USD.",
             buckets=COST_BUCKETS,
+            registry=r,
+        )
+        # Per task, observed when it finishes: the operator's per-task checks prefer these to
+        # the per-call counters, which also hold the turns of tasks still running.
+        self.task_output_tokens = Histogram(
+            "harness_task_output_tokens",
+            "Output tokens of one task.",
+            buckets=TOKEN_BUCKETS,
             registry=r,
         )
         self.llm_requests = Counter(
@@ -143,12 +152,19 @@ class Metrics:
         self.llm_retries.labels(self.provider, self.model, reason).inc()
 
     def task_finished(
-        self, outcome: str, error_class: str, duration: float, turns: int, cost_usd: float
+        self,
+        outcome: str,
+        error_class: str,
+        duration: float,
+        turns: int,
+        cost_usd: float,
+        output_tokens: int,
     ) -> None:
         self.tasks.labels(outcome=outcome, error_class=error_class).inc()
         self.task_duration.observe(duration)
         self.task_turns.observe(turns)
         self.task_cost.observe(cost_usd)
+        self.task_output_tokens.observe(output_tokens)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

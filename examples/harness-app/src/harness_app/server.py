@@ -371,7 +371,9 @@ class Harness:
         return _json(payload, 502)
 
     def _finished(self, outcome: str, error_class: str, duration: float, state: TaskState) -> None:
-        self.metrics.task_finished(outcome, error_class, duration, state.turns, state.cost_usd)
+        self.metrics.task_finished(
+            outcome, error_class, duration, state.turns, state.cost_usd, state.usage.output
+        )
         log(
             logger,
             logging.INFO,
