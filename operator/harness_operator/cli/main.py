@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
 
 import click
 import kopf
@@ -18,6 +20,17 @@ from harness_operator.handlers.startup import NAMESPACED_ENV
 @click.version_option(__version__, prog_name="harness-operator")
 def main() -> None:
     """harness-operator: AI-agent harnesses with metric-gated canary releases."""
+
+
+def allow_deep_objects() -> None:
+    """Let the process read any object the apiserver stores. The apiserver's JSON parser
+    allows 10,000 levels of nesting in free-form fields; Python's default recursion limit
+    (1,000) makes kopf's watch decoding and deep copies fail on a few hundred, before our
+    own validation can refuse the spec with its path (api/spec.py, MAX_DEPTH). Since 3.11,
+    Python-to-Python calls do not grow the C stack; the C parts (json) do, so threads get
+    more than the usual 8 MiB."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))
+    threading.stack_size(32 * 1024 * 1024)
 
 
 @main.command()
@@ -64,6 +77,7 @@ def run(
         prometheus_client.start_http_server(int(port), addr=host)
     if namespaces:
         os.environ[NAMESPACED_ENV] = ",".join(namespaces)
+    allow_deep_objects()
     # Importing registers the handlers with kopf's default registry.
     import harness_operator.handlers  # noqa: F401
 
