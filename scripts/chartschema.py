@@ -109,6 +109,19 @@ class Preflight(Strict):
     """Longest wait for a provider's answer (HARNESS_PREFLIGHT_TIMEOUT_SECONDS)."""
 
 
+class Workers(Strict):
+    """Thread pools of the operator (docs/architecture.md, "Threads")."""
+
+    passes: int = Field(8, ge=1)
+    """Threads for reconcile passes and status writes (HARNESS_PASS_WORKERS)."""
+    queries: int = Field(16, ge=1)
+    """Threads for analysis rounds and spend readings, across all Prometheus servers
+    (HARNESS_QUERY_WORKERS)."""
+    queries_per_prometheus: int = Field(4, ge=1)
+    """Query jobs at once against one Prometheus address: a hung one holds at most this many
+    threads (HARNESS_QUERY_PER_PROMETHEUS)."""
+
+
 class ServiceAccount(Strict):
     """The operator's identity: the RBAC below is bound to it."""
 
@@ -245,6 +258,7 @@ class Values(Strict):
     """Log JSON lines (`--log-json`); false: kopf's plain text format."""
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     preflight: Preflight = Field(default_factory=Preflight)
+    workers: Workers = Field(default_factory=Workers)
     extra_args: list[str] = Field(default_factory=list)
     """More arguments for `harness-operator run`, e.g. `[--verbose]`."""
     extra_env: list[EnvVar] = Field(default_factory=list)

@@ -1,6 +1,7 @@
 """Operator-wide settings, from the environment. The Helm chart sets `HARNESS_RESYNC_SECONDS`,
 `HARNESS_PROMETHEUS_URL` (value `prometheus.address`) and the `HARNESS_PREFLIGHT_*`
-settings from its values; run by hand, the defaults below apply."""
+settings, and the `HARNESS_PASS_WORKERS` / `HARNESS_QUERY_*` pool sizes, from its values;
+run by hand, the defaults below apply."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ def _float(name: str, default: float, minimum: float) -> float:
     return value
 
 
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     resync_seconds: float = 30.0
@@ -35,6 +45,14 @@ class OperatorConfig:
     """Credential checks in flight at once, across all HarnessDeployments."""
     preflight_timeout_seconds: float = 10.0
     """Longest wait for a provider's answer to a credential check."""
+    pass_workers: int = 8
+    """Threads for reconcile passes (each pass is a few API calls; Prometheus is not
+    queried on them)."""
+    query_workers: int = 16
+    """Threads for analysis rounds and spend readings, across all Prometheus servers."""
+    query_per_prometheus: int = 4
+    """Query jobs running at once against one Prometheus address: a hung one holds at
+    most this many threads."""
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -51,4 +69,7 @@ class OperatorConfig:
             preflight_timeout_seconds=_float(
                 "HARNESS_PREFLIGHT_TIMEOUT_SECONDS", cls.preflight_timeout_seconds, 0.5
             ),
+            pass_workers=_count("HARNESS_PASS_WORKERS", cls.pass_workers),
+            query_workers=_count("HARNESS_QUERY_WORKERS", cls.query_workers),
+            query_per_prometheus=_count("HARNESS_QUERY_PER_PROMETHEUS", cls.query_per_prometheus),
         )

@@ -1,15 +1,18 @@
 """/healthz fails when reconcile loops exist but nothing has shown life for too long: longer
-than three resync periods, and never sooner than a minute."""
+than three resync periods, and never sooner than a minute; and when a pass has waited that
+long for a thread of the pass pool (a wedged pool, while watch events still arrive)."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import kopf
 import pytest
 
 from harness_operator.config import OperatorConfig
+from harness_operator.controller.pool import PassPool
 from harness_operator.handlers import harness
 from harness_operator.handlers.kicks import KICKS, Heartbeat
 
@@ -32,6 +35,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The probe's heartbeat, on a test clock; it beat just now."""
     clock = Clock()
     monkeypatch.setattr(harness, "HEARTBEAT", Heartbeat(clock))
+    pool = PassPool(1, clock)
+    monkeypatch.setattr(harness, "passes", lambda: pool)
     return clock
 
 
@@ -59,7 +64,11 @@ def test_a_loop_silent_up_to_the_limit_is_healthy(
     resync(monkeypatch, resync_seconds)
     clock.advance(limit)
 
-    assert harness.loops_alive() == {"loops": 1.0, "last_activity_seconds": limit}
+    assert harness.loops_alive() == {
+        "loops": 1.0,
+        "last_activity_seconds": limit,
+        "pass_queue_seconds": 0.0,
+    }
 
 
 @pytest.mark.usefixtures("loop")
@@ -71,7 +80,7 @@ def test_a_loop_silent_past_the_limit_fails_the_probe(
     clock.advance(limit + 1)
 
     with pytest.raises(
-        kopf.PermanentError, match=f"no reconcile loop or watch activity for {limit + 1:.0f}s"
+        kopf.PermanentError, match=f"no reconcile pass or watch activity for {limit + 1:.0f}s"
     ):
         harness.loops_alive()
 
@@ -88,7 +97,7 @@ def test_a_heartbeat_after_a_silence_makes_the_probe_healthy_again(
     harness.HEARTBEAT.beat()  # a loop ran a pass, or a watch event arrived
     clock.advance(1)
 
-    assert harness.loops_alive() == {"loops": 1.0, "last_activity_seconds": 1.0}
+    assert harness.loops_alive()["last_activity_seconds"] == 1.0
 
 
 def test_no_harness_deployments_means_nothing_to_be_stale_about(
@@ -97,7 +106,7 @@ def test_no_harness_deployments_means_nothing_to_be_stale_about(
     resync(monkeypatch, 2.0)
     clock.advance(600)
 
-    assert harness.loops_alive() == {"loops": 0.0, "last_activity_seconds": 600.0}
+    assert harness.loops_alive()["loops"] == 0.0
 
 
 def test_kicks_wake_only_the_named_loop() -> None:
@@ -112,3 +121,34 @@ def test_kicks_wake_only_the_named_loop() -> None:
         return result
 
     assert asyncio.run(scenario()) == (True, False)
+
+
+@pytest.mark.usefixtures("loop")
+def test_a_pass_waiting_for_a_thread_past_the_limit_fails_the_probe(
+    monkeypatch: pytest.MonkeyPatch, clock: Clock
+) -> None:
+    """The pool's only thread is stuck; watch events keep the heartbeat young meanwhile."""
+    resync(monkeypatch, 2.0)
+    pool = harness.passes()
+    stuck = threading.Event()
+    verdicts: list[str] = []
+
+    async def scenario() -> None:
+        blocker = asyncio.ensure_future(pool.run(stuck.wait, 10))
+        queued = asyncio.ensure_future(pool.run(lambda: None))
+        await asyncio.sleep(0)  # both submitted; the second has no thread
+        clock.advance(59)
+        harness.HEARTBEAT.beat()  # a watch event
+        verdicts.append(str(harness.loops_alive()["pass_queue_seconds"]))
+        clock.advance(2)
+        harness.HEARTBEAT.beat()
+        try:
+            harness.loops_alive()
+        except kopf.PermanentError as err:
+            verdicts.append(str(err))
+        stuck.set()
+        await asyncio.gather(blocker, queued)
+        verdicts.append(str(harness.loops_alive()["pass_queue_seconds"]))
+
+    asyncio.run(scenario())
+    assert verdicts == ["59.0", "a reconcile pass has waited 61s for a thread", "0.0"]

@@ -33,6 +33,7 @@ from harness_operator.analysis import (
 )
 from harness_operator.analysis.providers import SecretReader, secret_data
 from harness_operator.analysis.runs import judge_runs, runs_of
+from harness_operator.analysis.service import QueryService
 from harness_operator.api import (
     API_VERSION,
     HarnessDeploymentSpec,
@@ -136,12 +137,15 @@ class Reconciler:
         prometheus_url: str | None = None,
         router: Router | None = None,
         preflight: PreflightService | None = None,
+        queries: QueryService | None = None,
     ) -> None:
         self.kube = kube
         self.clock = clock or (lambda: datetime.now(UTC))
         self.prometheus_url = prometheus_url
         self.router: Router = router or IstioRouter()
         self.preflight = preflight
+        # Without a service, queries run in the pass (tests and tools).
+        self.queries = queries or QueryService(executor=None)
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -270,14 +274,22 @@ class Reconciler:
             credentials=credentials,
             spend=self._read_spend(hd, spec, status, annotations, now),
         )
+        lift = inputs.controls.get(CONTROL_LIFT_BUDGET)
+        done = (status.consumed_controls or {}).get(CONTROL_LIFT_BUDGET)
+        if inputs.spend is None and spec.budget is not None and lift not in (None, done):
+            # A new lift makes spend due: no reading means it is still being read, and the
+            # lift stays on the object (not consumed) until the reading is in.
+            controls = {k: v for k, v in inputs.controls.items() if k != CONTROL_LIFT_BUDGET}
+            inputs = replace(inputs, controls=controls)
         plan = advance(inputs)
         if (
             plan.analyse
             and spec.analysis_settings is not None
             and not problems
             and self._analysis_due(status, spec, now)
+            and (round_ := self._analyse(hd, spec, plan, now)) is not None
         ):
-            plan = advance(replace(inputs, analysis=self._analyse(hd, spec, plan, now)))
+            plan = advance(replace(inputs, analysis=round_))
         elif plan.judge_runs and not problems and self._analysis_due(status, spec, now):
             plan = advance(replace(inputs, analysis=self._judge_runs(hd, spec, plan, now)))
 
@@ -363,7 +375,13 @@ class Reconciler:
         except AnalysisConfigError as err:
             return SpendReading(now, (), None, 0.0, problem=str(err))
         pricing = spec.model.pricing if spec.model is not None else None
-        return read_spend(provider, hd.namespace, hd.name, budget, pricing, now)
+        return self.queries.ask(
+            ("spend", hd.namespace, hd.name),
+            provider.address,
+            lambda: read_spend(provider, hd.namespace, hd.name, budget, pricing, now),
+            owner=(hd.namespace, hd.name),
+            waiter=(hd.namespace, hd.name),
+        )
 
     # -- analysis ------------------------------------------------------------------------
 
@@ -401,7 +419,9 @@ class Reconciler:
 
     def _analyse(
         self, hd: HarnessRef, spec: HarnessDeploymentSpec, plan: Plan, now: datetime
-    ) -> Round:
+    ) -> Round | None:
+        """A round of the checks, or None while it runs (see `analysis.service`: the pass
+        never waits long for Prometheus; the HD is woken when the round is in)."""
         analysis = spec.analysis_settings
         assert analysis is not None
         target = Target(
@@ -421,7 +441,15 @@ class Reconciler:
             provider = provider_for(analysis, self.prometheus_url, self._secrets(hd))
         except AnalysisConfigError as err:
             return Round.config_error(now, str(err))
-        return evaluate(checks, analysis, target, provider, now)
+        # One round per pair of revisions at a time; it is stamped when it started, so it
+        # never completes a step that began after its queries were sent.
+        return self.queries.ask(
+            ("round", hd.namespace, hd.name, target.stable_revision, target.canary_revision),
+            provider.address,
+            lambda: evaluate(checks, analysis, target, provider, now),
+            owner=(hd.namespace, hd.name),
+            waiter=(hd.namespace, hd.name),
+        )
 
     # -- cron runs -----------------------------------------------------------------------
 

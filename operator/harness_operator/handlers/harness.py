@@ -24,9 +24,11 @@ from typing import Any, cast
 import kopf
 
 from harness_operator import GROUP, metrics
+from harness_operator.analysis.service import QueryService
 from harness_operator.api import API_VERSION, KIND, PLURAL, VERSION
 from harness_operator.config import OperatorConfig
 from harness_operator.controller import Outcome, Reconciler
+from harness_operator.controller.pool import PassPool
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS
 from harness_operator.kube import Kube, Obj
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
@@ -46,6 +48,12 @@ def operator_config() -> OperatorConfig:
 
 
 @functools.cache
+def passes() -> PassPool:
+    """The threads reconcile passes and their status writes run on."""
+    return PassPool(operator_config().pass_workers)
+
+
+@functools.cache
 def reconciler() -> Reconciler:
     """One client per process, created on first use (in the event loop's thread, so the
     preflight's completion can find the loop to wake the HarnessDeployment that waits)."""
@@ -62,7 +70,12 @@ def reconciler() -> Reconciler:
         timeout_seconds=config.preflight_timeout_seconds,
         on_done=wake,
     )
-    return Reconciler(Kube(), prometheus_url=config.prometheus_url, preflight=preflight)
+    queries = QueryService(
+        max_workers=config.query_workers, per_endpoint=config.query_per_prometheus, on_done=wake
+    )
+    return Reconciler(
+        Kube(), prometheus_url=config.prometheus_url, preflight=preflight, queries=queries
+    )
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="harness-loop")
@@ -80,6 +93,7 @@ async def on_harness_event(
         if task is not None:
             task.cancel()
         metrics.forget(namespace, name)
+        reconciler().queries.forget(key)
         return
     BODIES[key] = copy.deepcopy(dict(body))
     task = LOOPS.get(key)
@@ -98,11 +112,10 @@ async def reconcile_loop(namespace: str, name: str) -> None:
     try:
         while (namespace, name) in BODIES:
             kick.clear()
-            HEARTBEAT.beat()
             body = BODIES[(namespace, name)]
             try:
                 with metrics.timed():
-                    outcome = await asyncio.to_thread(reconciler().reconcile, copy.deepcopy(body))
+                    outcome = await passes().run(reconciler().reconcile, copy.deepcopy(body))
                     await _publish(body, namespace, name, outcome)
                 failures = 0
                 wait = min(config.resync_seconds, outcome.next_tick or config.resync_seconds)
@@ -113,6 +126,7 @@ async def reconcile_loop(namespace: str, name: str) -> None:
                 log.warning(
                     "%s/%s: reconcile failed (%s); retrying in %.0fs", namespace, name, err, wait
                 )
+            HEARTBEAT.beat()  # after the pass: a loop still waiting for a thread is not alive
             try:
                 await asyncio.wait_for(kick.wait(), timeout=wait)
                 await asyncio.sleep(config.debounce_seconds)  # fold bursts of events
@@ -127,11 +141,9 @@ async def _publish(body: Obj, namespace: str, name: str, outcome: Outcome) -> No
     re-delivers a control the status already records as done), then post Events."""
     kube = reconciler().kube
     if outcome.status is not None:
-        await asyncio.to_thread(
-            kube.patch_status, API_VERSION, KIND, namespace, name, outcome.status
-        )
+        await passes().run(kube.patch_status, API_VERSION, KIND, namespace, name, outcome.status)
     if outcome.consumed:
-        await asyncio.to_thread(
+        await passes().run(
             kube.patch_metadata,
             API_VERSION,
             KIND,
@@ -182,11 +194,19 @@ for _group, _version, _plural in (
 
 @kopf.on.probe(id="reconcile-loops")
 def loops_alive(**_: Any) -> dict[str, float]:
-    """Liveness: fail when HarnessDeployments exist but no loop or watch has shown life for
+    """Liveness: fail when HarnessDeployments exist but no pass or watch has shown life for
     longer than a few resync periods (kopf's own /healthz stays green when its watchers die;
-    nolar/kopf#1145)."""
+    nolar/kopf#1145), or when a pass has waited that long for a thread (a wedged pool)."""
     config = operator_config()
+    limit = max(3 * config.resync_seconds, 60.0)
     age = HEARTBEAT.age()
-    if KICKS.active() and age > max(3 * config.resync_seconds, 60.0):
-        raise kopf.PermanentError(f"no reconcile loop or watch activity for {age:.0f}s")
-    return {"loops": float(KICKS.active()), "last_activity_seconds": round(age, 1)}
+    if KICKS.active() and age > limit:
+        raise kopf.PermanentError(f"no reconcile pass or watch activity for {age:.0f}s")
+    waited = passes().oldest_wait()
+    if waited > limit:
+        raise kopf.PermanentError(f"a reconcile pass has waited {waited:.0f}s for a thread")
+    return {
+        "loops": float(KICKS.active()),
+        "last_activity_seconds": round(age, 1),
+        "pass_queue_seconds": round(waited, 1),
+    }
