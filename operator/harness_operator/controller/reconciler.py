@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from harness_operator import naming
@@ -58,7 +59,7 @@ from harness_operator.controller.status import (
     with_conditions,
 )
 from harness_operator.kube import FIELD_MANAGER, Kube, Obj, drift
-from harness_operator.kube.client import REPLICAS_MANAGER
+from harness_operator.kube.client import REPLICAS_MANAGER, refusal
 from harness_operator.preflight import (
     CheckRequest,
     PreflightOutcome,
@@ -307,11 +308,13 @@ class Reconciler:
                         " HarnessDeployment; rename or delete it",
                     )
                 )
+        objects = desired.objects
+        if not problems and self._must_dry_run(body, live, objects):
+            problems += self._dry_run(objects, live)
         if problems:
             # Hold everything as it is: the release does not move while we cannot apply.
             return live.get(stable_key), dict(body.get("status") or {})
 
-        objects = desired.objects
         if plan.route_first:
             objects = sorted(objects, key=lambda o: o["kind"] not in ROUTING_KINDS)
         minimum = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
@@ -321,7 +324,13 @@ class Reconciler:
             stable_key: max(int(minimum or 1), 1),
             canary_key: max(plan.state.canary_replicas, 1),
         }
-        self._apply(objects, live, outcome, handover)
+        try:
+            self._apply(objects, live, outcome, handover)
+        except RefusedError as err:
+            # The dry run passed and the write did not (a race, or an admission webhook
+            # that only acts on real writes): the same hold, from the next pass on.
+            problems.append(err.problem)
+            return live.get(stable_key), dict(body.get("status") or {})
         self._remove(desired.absent, hd.uid, outcome)
         if plan.run_now is not None:
             self._run_now(hd, plan.run_now, live, outcome)
@@ -585,7 +594,12 @@ class Reconciler:
                 paths = paths or [".spec.replicas (hand-over)"]
             if not paths:
                 continue
-            live[key] = self.kube.apply(obj)
+            try:
+                live[key] = self.kube.apply(obj)
+            except ApiException as err:
+                if (why := refusal(err)) is None:
+                    raise
+                raise RefusedError(Problem(APPLY_REFUSED, f"{_describe(key)}: {why}")) from err
             outcome.writes.append(_describe(key))
             if hpa_owned and found is None:
                 # Start at the HPA's minimum instead of the Deployment default of 1.
@@ -598,6 +612,40 @@ class Reconciler:
             outcome.notes.append(Note("Normal", "Created", "created " + ", ".join(created)))
         if updated:
             outcome.notes.append(Note("Normal", "Updated", "applied " + "; ".join(updated)))
+
+    def _must_dry_run(
+        self, body: Obj, live: dict[ObjectKey, Obj | None], objects: list[Obj]
+    ) -> bool:
+        """Whether to have the apiserver judge the object set before writing: after a spec
+        change (what the user wrote reaches the objects), when an object is to be created,
+        and while the last dry run was refused. Release steps, which change only what we
+        compute, write at once."""
+        status = body.get("status") or {}
+        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
+            return True
+        degraded: Obj = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Degraded"), {}
+        )
+        if degraded.get("status") == "True" and degraded.get("reason") == APPLY_REFUSED:
+            return True
+        return any(live.get(ObjectKey.of(obj)) is None for obj in objects)
+
+    def _dry_run(self, objects: list[Obj], live: dict[ObjectKey, Obj | None]) -> list[Problem]:
+        """Server-side dry runs of the objects that would be written: what the apiserver
+        (validation, defaulting, admission) refuses, by object. Nothing is stored."""
+        refused: list[Problem] = []
+        for obj in objects:
+            key = ObjectKey.of(obj)
+            found = live.get(key)
+            if found is not None and not drift(obj, found):
+                continue
+            try:
+                self.kube.apply(obj, dry_run=True)
+            except ApiException as err:
+                if (why := refusal(err)) is None:
+                    raise
+                refused.append(Problem(APPLY_REFUSED, f"{_describe(key)}: {why}"))
+        return refused
 
     def _hand_over_replicas(self, obj: Obj, replicas: int) -> Obj:
         meta = obj["metadata"]
@@ -618,6 +666,18 @@ class Reconciler:
                 self.kube.delete(key.api_version, key.kind, key.namespace, key.name)
                 outcome.writes.append(f"delete {_describe(key)}")
                 outcome.notes.append(Note("Normal", "Deleted", f"deleted {_describe(key)}"))
+
+
+APPLY_REFUSED = "ApplyRefused"
+"""Degraded reason: the apiserver refused a generated object (its message names the field)."""
+
+
+class RefusedError(Exception):
+    """A write the apiserver refused, as the problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 def secret_value(secret: Obj, key: str) -> str | None:

@@ -116,6 +116,23 @@ def _yaml_escape(match: re.Match[str]) -> str:
     return f"\\u{code:04X}"
 
 
+REFUSALS = frozenset({400, 403, 404, 422})
+"""Answers that say the object itself cannot be written as it is (invalid, refused by
+admission, its namespace gone): retrying the same body cannot help, fixing the spec can."""
+
+
+def refusal(err: ApiException) -> str | None:
+    """The apiserver's reason for refusing a write, naming the field when it does; None when
+    the failure is not about the object (conflict, throttling, server or network trouble)."""
+    if err.status not in REFUSALS:
+        return None
+    try:
+        message = json.loads(err.body or b"{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or err.reason or f"HTTP {err.status}")
+
+
 def resource(api_version: str, kind: str) -> Resource:
     try:
         return KNOWN[(api_version, kind)]
@@ -189,14 +206,18 @@ class Kube:
         ).get("items", [])
         return items
 
-    def apply(self, obj: Obj, manager: str = FIELD_MANAGER) -> Obj:
-        """Server-side apply `obj` as our field manager, taking over conflicting fields."""
+    def apply(self, obj: Obj, manager: str = FIELD_MANAGER, *, dry_run: bool = False) -> Obj:
+        """Server-side apply `obj` as our field manager, taking over conflicting fields.
+        `dry_run`: the apiserver validates, defaults and admits it, and stores nothing."""
         meta = obj["metadata"]
         res = resource(obj["apiVersion"], obj["kind"])
+        query = [("fieldManager", manager), ("force", "true")]
+        if dry_run:
+            query.append(("dryRun", "All"))
         return self._request(
             "PATCH",
             res.path(meta.get("namespace"), meta["name"]),
-            query=[("fieldManager", manager), ("force", "true")],
+            query=query,
             body=apply_body(obj),
             content_type=APPLY_CONTENT_TYPE,
         )
