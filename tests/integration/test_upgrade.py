@@ -47,6 +47,9 @@ def operator_0_1(into: Path) -> Path:
     return into / "operator"
 
 
+SECRET_ENV = {"name": "PIN", "valueFrom": {"secretKeyRef": {"name": "pin", "key": "pin"}}}
+
+
 def releases_started(harness: Harnesses, name: str) -> int:
     return sum(e.get("count", 1) for e in harness.events(name) if e["reason"] == "ReleaseStarted")
 
@@ -64,6 +67,7 @@ def test_upgrading_adopts_revision_ids_without_releasing(
     harness: Harnesses,
     apps: Any,
     custom: Any,
+    core: Any,
     namespace: str,
     tmp_path: Path,
 ) -> None:
@@ -75,9 +79,13 @@ def test_upgrading_adopts_revision_ids_without_releasing(
         source=operator_0_1(tmp_path / "v0.1"),
     )
     try:
+        core.create_namespaced_secret(
+            namespace, {"metadata": {"name": "pin"}, "stringData": {"pin": "4821"}}
+        )
         harness.create("idle", SPEC)
         harness.create("rolled", SPEC)
-        for name in ("idle", "rolled"):
+        harness.create("secret", {**SPEC, "env": [SECRET_ENV]})
+        for name in ("idle", "rolled", "secret"):
             harness.wait_ready(name)
         harness.patch_spec("rolled", {"image": "ghcr.io/acme/agent:1.1"})
         eventually(lambda: harness.get("rolled")["status"].get("phase") == "Progressing")
@@ -96,12 +104,13 @@ def test_upgrading_adopts_revision_ids_without_releasing(
     finally:
         old.stop()
 
-    before = {n: harness.get(n)["status"] for n in ("idle", "rolled")}
+    before = {n: harness.get(n)["status"] for n in ("idle", "rolled", "secret")}
     started_by_0_1 = {n: releases_started(harness, n) for n in before}
     generations = {n: apps_generation(apps, namespace, n) for n in before}
     for name, status in before.items():
         spec = HarnessDeploymentSpec.model_validate(harness.get(name)["spec"])
-        assert status["canaryRevision"] == legacy_revision(spec, {}), "0.1's ids"
+        hashes = status.get("stableConfigHashes") or {}
+        assert status["canaryRevision"] == legacy_revision(spec, hashes), "0.1's ids"
 
     new = OperatorProcess(
         testbed.kubeconfig,
@@ -142,5 +151,9 @@ def test_upgrading_adopts_revision_ids_without_releasing(
             assert canary_weight(custom, namespace, name) == 0
             # (Counted, not ordered: Events list by name, and their times are in seconds.)
             assert releases_started(harness, name) == started_by_0_1[name], name
+        # 0.1 hashed Secrets without a key; the hash of an unchanged Secret is kept (so
+        # nothing is released) until its content changes.
+        secret = harness.get("secret")["status"]
+        assert secret["stableConfigHashes"] == before["secret"]["stableConfigHashes"]
     finally:
         new.stop()

@@ -311,7 +311,8 @@ class HarnessDeploymentStatus(StatusModel):
     and what a rollback returns to."""
     stable_config_hashes: Annotated[dict[str, ShortString], Field(max_length=256)] | None = None
     """Content hashes of the ConfigMaps and Secrets (`ConfigMap/<name>`, `Secret/<name>`) the
-    stable revision was released with."""
+    stable revision was released with. A Secret's is keyed by the Secret's uid, so it does not
+    reveal the value to anyone who cannot read the Secret."""
     revision_aliases: Annotated[dict[str, ShortString], Field(max_length=16)] | None = None
     """Revision ids an older operator gave to pods that are unchanged: the id this operator
     computes, to the id the pods keep (so an upgrade neither releases nor restarts them).

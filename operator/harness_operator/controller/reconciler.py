@@ -13,8 +13,6 @@ worker thread.
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -77,6 +75,7 @@ from harness_operator.render import (
     render,
     revision,
 )
+from harness_operator.render.configs import content_hash
 from harness_operator.render.cron import cron_name_problem, manual_job
 from harness_operator.render.model import FILE_CREDENTIAL
 from harness_operator.rollout import CONTROL_KEYS, Inputs, Note, Plan, WorkloadState, advance
@@ -118,12 +117,6 @@ def owns_replicas(obj: Obj) -> bool:
         if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
             return "f:replicas" in (entry.get("fieldsV1") or {}).get("f:spec", {})
     return False
-
-
-def content_hash(obj: Obj) -> str:
-    """Hash of a ConfigMap's or Secret's content: a change makes a new revision."""
-    content = {key: obj.get(key) or {} for key in ("data", "binaryData", "stringData")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _describe(key: ObjectKey) -> str:
@@ -170,7 +163,8 @@ class Reconciler:
         configs: dict[str, Obj] = {}
         credentials: Verdict | None = None
         if spec is not None:
-            hashes, missing, configs = self._resolve_configs(hd, referenced_configs(spec))
+            recorded = (body.get("status") or {}).get("stableConfigHashes") or {}
+            hashes, missing, configs = self._resolve_configs(hd, referenced_configs(spec), recorded)
             problems += [
                 Problem("MissingReference", f"{ref} does not exist in {hd.namespace}")
                 for ref in missing
@@ -525,7 +519,7 @@ class Reconciler:
     # -- writes --------------------------------------------------------------------------
 
     def _resolve_configs(
-        self, hd: HarnessRef, refs: list[ConfigRef]
+        self, hd: HarnessRef, refs: list[ConfigRef], recorded: Obj
     ) -> tuple[dict[str, str], list[str], dict[str, Obj]]:
         hashes: dict[str, str] = {}
         missing: list[str] = []
@@ -533,7 +527,7 @@ class Reconciler:
         for ref in refs:
             obj = self.kube.get("v1", ref.kind, hd.namespace, ref.name)
             if obj is not None:
-                hashes[ref.key] = content_hash(obj)
+                hashes[ref.key] = content_hash(ref.kind, obj, recorded.get(ref.key))
                 found[ref.key] = obj
             elif not ref.optional:
                 missing.append(ref.key)

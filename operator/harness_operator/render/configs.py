@@ -1,13 +1,31 @@
 """Which ConfigMaps and Secrets a spec references (env, envFrom, volumes, model), so that the
-operator can hash their content into the revision and report the missing ones."""
+operator can hash their content into the revision and report the missing ones.
+
+The hashes are public (`status.stableConfigHashes`, the pods' `harness.dev/config-hash`
+annotation, and through it the revision ids), so a Secret's must not let anyone test
+guesses of its value offline: a plain SHA-256 of a 4-digit PIN falls in a fraction of a
+second. A Secret is hashed with HMAC-SHA256 keyed by the Secret's own `metadata.uid`, a
+random UUID that only those who may read the Secret can learn (and they can read its
+value anyway). It needs no key management and survives operator restarts and reinstalls;
+a Secret deleted and created again with the same content is a new Secret (a release).
+
+Operators before 0.2 stored plain hashes. While a Secret's content is unchanged, the value
+recorded for it is kept (`recorded` in `content_hash`): an upgrade releases nothing and
+restarts no pod, and the old value is replaced by a keyed one with the next change.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness_operator.api import HarnessDeploymentSpec
+
+HASH_LENGTH = 16
 
 ConfigKind = Literal["ConfigMap", "Secret"]
 _PROJECTED_KINDS: tuple[tuple[str, ConfigKind], ...] = (
@@ -29,6 +47,21 @@ class ConfigRef:
     def key(self) -> str:
         """Key of this object in `ReleaseState.config_hashes`: `ConfigMap/<name>`."""
         return f"{self.kind}/{self.name}"
+
+
+def content_hash(kind: ConfigKind, obj: dict[str, Any], recorded: str | None = None) -> str:
+    """Hash of a ConfigMap's or Secret's content: a change makes a new revision. A Secret's
+    is keyed (see the module doc); `recorded` is the value stored for it, kept while it is
+    the unkeyed hash of the same content."""
+    content = {key: obj.get(key) or {} for key in ("data", "binaryData", "stringData")}
+    payload = json.dumps(content, sort_keys=True).encode()
+    plain = hashlib.sha256(payload).hexdigest()[:HASH_LENGTH]
+    if kind != "Secret":
+        return plain
+    if recorded is not None and hmac.compare_digest(recorded, plain):
+        return recorded
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    return hmac.new(uid.encode(), payload, hashlib.sha256).hexdigest()[:HASH_LENGTH]
 
 
 def referenced_configs(spec: HarnessDeploymentSpec) -> list[ConfigRef]:
