@@ -175,6 +175,9 @@ def test_defaults_run_one_standalone_operator_cluster_wide() -> None:
         "HARNESS_PREFLIGHT_TTL_SECONDS": "600",
         "HARNESS_PREFLIGHT_CONCURRENCY": "4",
         "HARNESS_PREFLIGHT_TIMEOUT_SECONDS": "10",
+        "HARNESS_PASS_WORKERS": "8",
+        "HARNESS_QUERY_WORKERS": "16",
+        "HARNESS_QUERY_PER_PROMETHEUS": "4",
     }
     pod = deployment["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True
@@ -203,6 +206,9 @@ def test_every_value_reaches_the_operators_pod() -> None:
             "preflight.ttlSeconds": "60",
             "preflight.concurrency": "2",
             "preflight.timeoutSeconds": "3",
+            "workers.passes": "4",
+            "workers.queries": "32",
+            "workers.queriesPerPrometheus": "2",
             "extraArgs": "{--verbose}",
             "extraEnv[0].name": "HTTPS_PROXY",
             "extraEnv[0].value": "http://proxy:3128",
@@ -240,6 +246,9 @@ def test_every_value_reaches_the_operators_pod() -> None:
         "HARNESS_PREFLIGHT_TTL_SECONDS": "60",
         "HARNESS_PREFLIGHT_CONCURRENCY": "2",
         "HARNESS_PREFLIGHT_TIMEOUT_SECONDS": "3",
+        "HARNESS_PASS_WORKERS": "4",
+        "HARNESS_QUERY_WORKERS": "32",
+        "HARNESS_QUERY_PER_PROMETHEUS": "2",
         "HTTPS_PROXY": "http://proxy:3128",
     }
     labels = pod["metadata"]["labels"]
