@@ -109,6 +109,14 @@ class Preflight(Strict):
     """Longest wait for a provider's answer (HARNESS_PREFLIGHT_TIMEOUT_SECONDS)."""
 
 
+class LeaderElection(Strict):
+    """Several replicas, one acting at a time, through a Lease in the release namespace."""
+
+    enabled: bool = False
+    """Compete for the Lease `<fullname>` (HARNESS_LEADER_ELECTION); the strategy becomes
+    RollingUpdate, and a Role in the release namespace allows the Lease."""
+
+
 class Workers(Strict):
     """Thread pools of the operator (docs/architecture.md, "Threads")."""
 
@@ -240,11 +248,11 @@ class Values(Strict):
     image: Image = Field(default_factory=Image)
     image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
     """Secrets to pull the image with, e.g. `[{name: regcred}]`."""
-    replica_count: int = Field(1, ge=0, le=1)
-    """Operator replicas: 1, or 0 to stop it. kopf runs standalone (no peering), so two
-    replicas would both reconcile every HarnessDeployment; more than one needs kopf peering,
-    which is not implemented yet (the schema refuses it). The strategy is Recreate for the
-    same reason."""
+    replica_count: int = Field(1, ge=0, le=5)
+    """Operator replicas: 1, or 0 to stop it. More than one needs `leaderElection.enabled`
+    (the chart refuses it otherwise): one replica acts, the others stand by and take over
+    within about 12 s when it dies (at once when it stops cleanly)."""
+    leader_election: LeaderElection = Field(default_factory=LeaderElection)
     watch_namespaces: list[DNSLabel] = Field(
         default_factory=list, json_schema_extra={"uniqueItems": True}
     )

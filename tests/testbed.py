@@ -136,8 +136,10 @@ class OperatorProcess:
         prometheus_url: str,
         resync_seconds: float = 2.0,
         source: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
+        self.extra_env = dict(env or {})
         self.source = source
         """Run the operator package found here (e.g. an older release) instead of ours."""
         self.namespace = namespace
@@ -154,6 +156,7 @@ class OperatorProcess:
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "HARNESS_RESYNC_SECONDS": str(self.resync_seconds),
+            **self.extra_env,
         }
         if self.prometheus_url:
             env["HARNESS_PROMETHEUS_URL"] = self.prometheus_url

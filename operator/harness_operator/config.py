@@ -73,3 +73,23 @@ class OperatorConfig:
             query_workers=_count("HARNESS_QUERY_WORKERS", cls.query_workers),
             query_per_prometheus=_count("HARNESS_QUERY_PER_PROMETHEUS", cls.query_per_prometheus),
         )
+
+
+def leader_election() -> tuple[str, str] | None:
+    """(namespace, name) of the leader Lease when `HARNESS_LEADER_ELECTION` is true, else
+    None. The namespace is `HARNESS_LEADER_ELECTION_NAMESPACE`, else `POD_NAMESPACE` (the
+    chart sets both); the name `HARNESS_LEADER_ELECTION_NAME` (default harness-operator)."""
+    raw = os.environ.get("HARNESS_LEADER_ELECTION", "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return None
+    if raw not in ("true", "1", "yes"):
+        raise ValueError(f"HARNESS_LEADER_ELECTION must be true or false, not {raw!r}")
+    namespace = os.environ.get("HARNESS_LEADER_ELECTION_NAMESPACE") or os.environ.get(
+        "POD_NAMESPACE"
+    )
+    if not namespace:
+        raise ValueError(
+            "HARNESS_LEADER_ELECTION is true but neither HARNESS_LEADER_ELECTION_NAMESPACE nor"
+            " POD_NAMESPACE says where the Lease lives"
+        )
+    return namespace, os.environ.get("HARNESS_LEADER_ELECTION_NAME") or "harness-operator"

@@ -142,7 +142,7 @@ def test_a_misspelt_value_is_an_error_that_names_it(value: str, named: str) -> N
 @pytest.mark.parametrize(
     "value",
     [
-        "replicaCount=2",  # kopf runs standalone: two replicas would both reconcile
+        "replicaCount=6",
         "watchNamespaces={Not_A_Namespace}",
         "image.digest=latest",
         "image.pullPolicy=Sometimes",
@@ -156,6 +156,33 @@ def test_an_invalid_value_is_refused(value: str) -> None:
     proc = helm("template", "x", str(CHART), "--set", value, check=False)
     assert proc.returncode != 0
     assert "values don't meet the specifications of the schema" in proc.stderr, proc.stderr
+
+
+def test_two_replicas_need_leader_election() -> None:
+    proc = helm("template", "x", str(CHART), "--set", "replicaCount=2", check=False)
+    assert proc.returncode != 0
+    assert "replicaCount > 1 needs leaderElection.enabled=true" in proc.stderr, proc.stderr
+
+
+def test_leader_election_runs_replicas_that_share_a_lease() -> None:
+    objects = render(**{"replicaCount": "2", "leaderElection.enabled": "true"})
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    variables = env(objects)
+    assert variables["HARNESS_LEADER_ELECTION"] == "true"
+    assert variables["HARNESS_LEADER_ELECTION_NAME"] == "harness-operator"
+    assert variables["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    role = only(objects, "Role", "harness-operator-leader")
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
+    assert only(objects, "RoleBinding")["roleRef"]["name"] == "harness-operator-leader"
 
 
 # -- the operator's Deployment ------------------------------------------------------------

@@ -12,7 +12,7 @@ import kopf
 import prometheus_client
 
 from harness_operator import __version__
-from harness_operator.config import OperatorConfig
+from harness_operator.config import OperatorConfig, leader_election
 from harness_operator.handlers.startup import NAMESPACED_ENV
 
 
@@ -61,6 +61,7 @@ def run(
 ) -> None:
     """Run the operator against the cluster of the current kubeconfig."""
     config = OperatorConfig.from_env()  # fail fast, naming the variable, on a bad setting
+    leader_election()
     if config.prometheus_url is None:
         click.echo(
             "harness-operator: no Prometheus configured (HARNESS_PROMETHEUS_URL; Helm value"

@@ -29,7 +29,7 @@ from harness_operator.api import API_VERSION, KIND, PLURAL, VERSION
 from harness_operator.config import OperatorConfig
 from harness_operator.controller import Outcome, Reconciler
 from harness_operator.controller.pool import PassPool
-from harness_operator.handlers.kicks import HEARTBEAT, KICKS
+from harness_operator.handlers.kicks import HEARTBEAT, KICKS, LEADERSHIP
 from harness_operator.kube import Kube, Obj
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from harness_operator.preflight import PreflightService
@@ -96,13 +96,34 @@ async def on_harness_event(
         reconciler().queries.forget(key)
         return
     BODIES[key] = copy.deepcopy(dict(body))
+    if not LEADERSHIP.acting:
+        return  # a standby replica keeps the bodies, so it can take over at once
     task = LOOPS.get(key)
     if task is None or task.done():
-        LOOPS[key] = asyncio.create_task(
-            reconcile_loop(namespace, name), name=f"hd:{namespace}/{name}"
-        )
+        start_loop(namespace, name)
     else:
         KICKS.kick(namespace, name)
+
+
+def start_loop(namespace: str, name: str) -> None:
+    LOOPS[(namespace, name)] = asyncio.create_task(
+        reconcile_loop(namespace, name), name=f"hd:{namespace}/{name}"
+    )
+
+
+def start_all_loops() -> None:
+    """This replica now leads: reconcile every known HarnessDeployment."""
+    for namespace, name in list(BODIES):
+        task = LOOPS.get((namespace, name))
+        if task is None or task.done():
+            start_loop(namespace, name)
+
+
+def stop_all_loops() -> None:
+    """This replica no longer leads: stop acting at once (a pass under way still ends)."""
+    for task in LOOPS.values():
+        task.cancel()
+    LOOPS.clear()
 
 
 async def reconcile_loop(namespace: str, name: str) -> None:
@@ -110,7 +131,7 @@ async def reconcile_loop(namespace: str, name: str) -> None:
     kick = KICKS.register(namespace, name)
     failures = 0
     try:
-        while (namespace, name) in BODIES:
+        while (namespace, name) in BODIES and LEADERSHIP.acting:
             kick.clear()
             body = BODIES[(namespace, name)]
             try:

@@ -52,3 +52,14 @@ class Heartbeat:
 
 
 HEARTBEAT = Heartbeat()
+
+
+class Leadership:
+    """Whether this replica acts (reconciles). Always, unless leader election is on; then
+    only while it holds the Lease (`handlers/leader.py`)."""
+
+    def __init__(self) -> None:
+        self.acting = True
+
+
+LEADERSHIP = Leadership()

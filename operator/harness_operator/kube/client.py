@@ -72,6 +72,7 @@ KNOWN: dict[tuple[str, str], Resource] = {
         Resource("batch/v1", "CronJob", "cronjobs"),
         Resource("batch/v1", "Job", "jobs"),
         Resource("v1", "Pod", "pods"),
+        Resource("coordination.k8s.io/v1", "Lease", "leases"),
     )
 }
 
@@ -235,6 +236,19 @@ class Kube:
                 return False
             raise
         return True
+
+    def create(self, obj: Obj) -> Obj:
+        """Create `obj`; raises ApiException 409 when it exists."""
+        meta = obj["metadata"]
+        path = resource(obj["apiVersion"], obj["kind"]).path(meta.get("namespace"))
+        return self._request("POST", path, body=obj)
+
+    def replace(self, obj: Obj) -> Obj:
+        """Replace `obj` as read (its `metadata.resourceVersion` makes this a compare-and-
+        swap: ApiException 409 when someone wrote it since)."""
+        meta = obj["metadata"]
+        path = resource(obj["apiVersion"], obj["kind"]).path(meta.get("namespace"), meta["name"])
+        return self._request("PUT", path, body=obj)
 
     def patch_status(
         self, api_version: str, kind: str, namespace: str, name: str, status: Obj
