@@ -50,6 +50,11 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         "subPath",
     ),
     (
+        "unknown-free-form-key",
+        {"podTemplate": {"affinity": {"nodeAffinityy": {}}}},
+        "field not declared in schema",
+    ),
+    (
         "field-ref",
         {"env": [{"name": "WHERE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nowhere"}}}]},
         "fieldRef.fieldPath",

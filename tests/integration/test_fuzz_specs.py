@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -78,7 +78,10 @@ def admit(custom: client.CustomObjectsApi, namespace: str, spec: Any) -> dict[st
     suppress_health_check=list(HealthCheck),
     database=None,
 )
-@given(spec=schema_values(spec_schema(), hostile=True))
+@given(spec=schema_values(spec_schema()) | schema_values(spec_schema(), hostile=True))
+# Found by this test: server-side apply answers 500, not 422, for a key the kind's schema
+# does not declare; it used to make every pass fail in silence.
+@example(spec={"image": "0", "podTemplate": {"affinity": {"": None}}})
 def test_every_spec_is_refused_with_its_field_or_reconciled_cleanly(
     spec: Any,
     custom: client.CustomObjectsApi,

@@ -84,6 +84,7 @@ def test_a_hung_prometheus_does_not_delay_another_tenants_rollback(
     status = agent.wait_for_phase("RolledBack", timeout=90)
     took = time.monotonic() - started
 
+    print(f"ROLLBACK WITH {TENANTS} HUNG TENANTS: {took:.1f} s")
     assert status["rollback"]["check"] == "error-rate"
     # Alone, this rollback takes 6-10 s here (two failed 1 s rounds once the canary has
     # traffic); the eight hung tenants used to push it past two minutes.

@@ -33,3 +33,12 @@ def test_a_refusal_without_a_status_body_still_says_something() -> None:
     err = answer(400)
     err.body = b"not json"
     assert refusal(err) == "HTTP 400"
+
+
+def test_a_body_that_does_not_fit_the_schema_is_a_refusal_despite_the_500() -> None:
+    message = (
+        "failed to create typed patch object (ns/a-stable; apps/v1, Kind=Deployment):"
+        " .spec.template.spec.affinity.: field not declared in schema"
+    )
+    assert refusal(answer(500, message)) == message
+    assert refusal(answer(500, "etcdserver: request timed out")) is None

@@ -122,15 +122,21 @@ REFUSALS = frozenset({400, 403, 404, 422})
 admission, its namespace gone): retrying the same body cannot help, fixing the spec can."""
 
 
+TYPED_PATCH_FAILURE = "failed to create typed patch object"
+"""Server-side apply answers 500 with this when the body does not fit the kind's schema (an
+unknown key in a free-form pod-template field): a refusal of the object, not server trouble."""
+
+
 def refusal(err: ApiException) -> str | None:
     """The apiserver's reason for refusing a write, naming the field when it does; None when
     the failure is not about the object (conflict, throttling, server or network trouble)."""
-    if err.status not in REFUSALS:
-        return None
     try:
         message = json.loads(err.body or b"{}").get("message")
     except (ValueError, AttributeError):
         message = None
+    typed = err.status == 500 and TYPED_PATCH_FAILURE in str(message or "")
+    if err.status not in REFUSALS and not typed:
+        return None
     return str(message or err.reason or f"HTTP {err.status}")
 
 
