@@ -31,6 +31,7 @@ from harness_operator.controller import Outcome, Reconciler
 from harness_operator.controller.pool import PassPool
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS, LEADERSHIP
 from harness_operator.kube import Kube, Obj
+from harness_operator.kube.client import LAST_ANSWER
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from harness_operator.preflight import PreflightService
 
@@ -217,7 +218,8 @@ for _group, _version, _plural in (
 def loops_alive(**_: Any) -> dict[str, float]:
     """Liveness: fail when HarnessDeployments exist but no pass or watch has shown life for
     longer than a few resync periods (kopf's own /healthz stays green when its watchers die;
-    nolar/kopf#1145), or when a pass has waited that long for a thread (a wedged pool)."""
+    nolar/kopf#1145), when a pass has waited that long for a thread (a wedged pool), or when
+    the API server has not answered that long while loops run."""
     config = operator_config()
     limit = max(3 * config.resync_seconds, 60.0)
     age = HEARTBEAT.age()
@@ -226,8 +228,14 @@ def loops_alive(**_: Any) -> dict[str, float]:
     waited = passes().oldest_wait()
     if waited > limit:
         raise kopf.PermanentError(f"a reconcile pass has waited {waited:.0f}s for a thread")
+    silent = LAST_ANSWER.age()
+    if KICKS.active() and silent > limit:
+        # Loops run and ask (at least every resync), and nothing answers: wedged on a
+        # frozen or lost API server. A restart gets fresh connections and watches.
+        raise kopf.PermanentError(f"the API server has not answered for {silent:.0f}s")
     return {
         "loops": float(KICKS.active()),
         "last_activity_seconds": round(age, 1),
         "pass_queue_seconds": round(waited, 1),
+        "apiserver_silence_seconds": round(silent, 1),
     }

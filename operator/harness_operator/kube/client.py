@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,24 @@ REQUESTS = Counter(
 )
 
 Obj = dict[str, Any]
+
+
+class LastAnswer:
+    """When the API server last answered a request of ours (any HTTP status: it is up), on
+    a monotonic clock. Liveness reads it: a frozen or unreachable API server stops it."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._at = clock()
+
+    def answered(self) -> None:
+        self._at = self._clock()
+
+    def age(self) -> float:
+        return self._clock() - self._at
+
+
+LAST_ANSWER = LastAnswer()
 
 
 @dataclass(frozen=True)
@@ -189,6 +209,7 @@ class Kube:
         )
         response = self.api.call_api(*request, _request_timeout=30)
         response.read()
+        LAST_ANSWER.answered()
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
         data: Obj = json.loads(response.data or b"{}")
