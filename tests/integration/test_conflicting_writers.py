@@ -1,0 +1,122 @@
+"""Another writer changes a field the operator owns on each kind it generates: the change is
+undone within seconds (by the watch on the object, not the resync), and once undone the
+operator writes nothing more — it does not fight a writer that has stopped (issue 11, fault
+tests: conflicting writers on every generated kind)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import localcluster
+from scenarios import Harnesses, Kubectl
+from testbed import OperatorProcess, audit_writes, eventually, stays
+
+ROOT = Path(__file__).resolve().parents[2]
+RESTORED_WITHIN = 10.0
+RESYNC = 60.0  # longer than RESTORED_WITHIN: only the kick can restore in time
+
+# kind (kubectl), object, a merge patch by another writer, what the operator owns there
+Read = Callable[[dict[str, Any]], Any]
+CASES: list[tuple[str, str, dict[str, Any], Read]] = [
+    (
+        "deployment",
+        "agent-stable",
+        {"spec": {"template": {"spec": {"terminationGracePeriodSeconds": 5}}}},
+        lambda o: o["spec"]["template"]["spec"]["terminationGracePeriodSeconds"],
+    ),
+    (
+        "service",
+        "agent",
+        {"spec": {"selector": {"harness.dev/track": "canary"}}},
+        lambda o: o["spec"]["selector"],
+    ),
+    (
+        "poddisruptionbudget",
+        "agent-stable",
+        {"spec": {"maxUnavailable": 3}},
+        lambda o: o["spec"].get("maxUnavailable"),
+    ),
+    (
+        "horizontalpodautoscaler",
+        "agent-stable",
+        {"spec": {"maxReplicas": 99}},
+        lambda o: o["spec"]["maxReplicas"],
+    ),
+    (
+        "destinationrule",
+        "agent-canary",
+        {"spec": {"host": "elsewhere.example.com"}},
+        lambda o: o["spec"]["host"],
+    ),
+    (
+        "virtualservice",
+        "agent",
+        {"spec": {"hosts": ["elsewhere.example.com"]}},
+        lambda o: o["spec"]["hosts"],
+    ),
+]
+
+
+@pytest.fixture
+def operator(
+    testbed: localcluster.State, crds: None, namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(
+        testbed.kubeconfig,
+        tmp_path / "operator.log",
+        namespace=namespace,
+        prometheus_url=testbed.prometheus_url,
+        resync_seconds=RESYNC,
+    )
+    yield proc
+    proc.stop()
+
+
+def spec() -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / "examples" / "quickstart.yaml").read_text())
+    result: dict[str, Any] = doc["spec"]
+    return result
+
+
+@pytest.mark.usefixtures("operator")
+@pytest.mark.parametrize(("kind", "name", "patch", "read"), CASES, ids=[c[0] for c in CASES])
+def test_another_writers_change_is_undone_and_not_fought_over(
+    harness: Harnesses,
+    kubectl: Kubectl,
+    testbed: localcluster.State,
+    namespace: str,
+    kind: str,
+    name: str,
+    patch: dict[str, Any],
+    read: Read,
+) -> None:
+    harness.create("agent", spec())
+    harness.wait_ready("agent")
+
+    def live() -> Any:
+        return read(json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json")))
+
+    owned = live()
+    kubectl("patch", kind, name, "-n", namespace, "--type", "merge", "-p", json.dumps(patch))
+    assert live() != owned, "the other writer's change did not land"
+
+    eventually(lambda: live() == owned, timeout=RESTORED_WITHIN, what=f"{kind} {name} restored")
+    settled = time.time()  # the restoring write is in: any write from now on is a fight
+
+    def writes() -> list[Any]:
+        return [
+            w["objectRef"]
+            for w in audit_writes(testbed.audit_log, namespace, settled)
+            if w["objectRef"].get("resource") not in ("harnessdeployments", "events")
+        ]
+
+    # Five seconds, several watch echoes of the restore: a fight would show as writes.
+    assert stays(writes, until=time.time() + 5, what="the operator's writes") == []
+    assert live() == owned
