@@ -164,7 +164,7 @@ def is_running() -> bool:
 
 
 AUDIT_POLICY = {
-    # Write requests only, at Metadata level: tests count the operator's writes from it.
+    # Writes, and reads of generated kinds, at Metadata level: tests count the operator's.
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
@@ -173,6 +173,21 @@ AUDIT_POLICY = {
         {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
         {"level": "None", "resources": [{"group": "", "resources": ["nodes", "nodes/status"]}]},
         {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        # Reads of the kinds the operator generates: tests count the operator's GETs.
+        {
+            "level": "Metadata",
+            "verbs": ["get"],
+            "resources": [
+                {"group": "apps", "resources": ["deployments"]},
+                {"group": "", "resources": ["services"]},
+                {"group": "autoscaling", "resources": ["horizontalpodautoscalers"]},
+                {"group": "policy", "resources": ["poddisruptionbudgets"]},
+                {
+                    "group": "networking.istio.io",
+                    "resources": ["virtualservices", "destinationrules"],
+                },
+            ],
+        },
         {"level": "None"},
     ],
 }

@@ -105,13 +105,25 @@ def audit_writes(
 ) -> list[dict[str, Any]]:
     """Write requests the operator sent for objects in `namespace` after `since` (epoch
     seconds), read from the apiserver's own audit log: independent of the operator."""
+    return audit_requests(audit_log, namespace, since, WRITE_VERBS, agents)
+
+
+def audit_requests(
+    audit_log: str,
+    namespace: str,
+    since: float,
+    verbs: frozenset[str],
+    agents: tuple[str, ...] = OPERATOR_AGENTS,
+) -> list[dict[str, Any]]:
+    """Requests with `verbs` the operator sent for objects in `namespace` after `since`, from
+    the audit log (which records writes, and GETs of the kinds the operator generates)."""
     found = []
     with open(audit_log, encoding="utf-8") as fh:
         for line in fh:
             entry = json.loads(line)
             ref = entry.get("objectRef") or {}
             if (
-                entry.get("verb") in WRITE_VERBS
+                entry.get("verb") in verbs
                 and ref.get("namespace") == namespace
                 and str(entry.get("userAgent", "")).startswith(agents)
                 and _epoch(entry["requestReceivedTimestamp"]) >= since

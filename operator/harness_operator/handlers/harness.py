@@ -30,7 +30,8 @@ from harness_operator.config import OperatorConfig
 from harness_operator.controller import Outcome, Reconciler
 from harness_operator.controller.pool import PassPool
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS, LEADERSHIP
-from harness_operator.kube import Kube, Obj
+from harness_operator.kube import Obj
+from harness_operator.kube.cache import CachedKube, ObjectCache
 from harness_operator.kube.client import LAST_ANSWER
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from harness_operator.preflight import PreflightService
@@ -40,6 +41,20 @@ MANAGED = {LABEL_APP_MANAGED_BY: MANAGED_BY}
 BODIES: dict[tuple[str, str], Obj] = {}
 """The latest body of every HD with a running loop, from its watch events."""
 LOOPS: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+# Kinds we generate, all watched (a change wakes the owner; the bodies feed the cache):
+# (group, version, plural, kind).
+WATCHED = (
+    ("apps", "v1", "deployments", "Deployment"),
+    ("", "v1", "services", "Service"),
+    ("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler"),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    ("networking.istio.io", "v1", "virtualservices", "VirtualService"),
+    ("networking.istio.io", "v1", "destinationrules", "DestinationRule"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("batch", "v1", "jobs", "Job"),  # a cron run that finishes is judged at once
+)
+CACHE = ObjectCache({(f"{g}/{v}" if g else v, kind) for g, v, _, kind in WATCHED})
 
 
 @functools.cache
@@ -75,7 +90,10 @@ def reconciler() -> Reconciler:
         max_workers=config.query_workers, per_endpoint=config.query_per_prometheus, on_done=wake
     )
     return Reconciler(
-        Kube(), prometheus_url=config.prometheus_url, preflight=preflight, queries=queries
+        CachedKube(CACHE),
+        prometheus_url=config.prometheus_url,
+        preflight=preflight,
+        queries=queries,
     )
 
 
@@ -163,7 +181,10 @@ async def _publish(body: Obj, namespace: str, name: str, outcome: Outcome) -> No
     re-delivers a control the status already records as done), then post Events."""
     kube = reconciler().kube
     if outcome.status is not None:
-        await passes().run(kube.patch_status, API_VERSION, KIND, namespace, name, outcome.status)
+        stored = await passes().run(
+            kube.patch_status, API_VERSION, KIND, namespace, name, outcome.status
+        )
+        _newer_body(namespace, name, stored)
     if outcome.consumed:
         await passes().run(
             kube.patch_metadata,
@@ -190,8 +211,24 @@ async def _publish(body: Obj, namespace: str, name: str, outcome: Outcome) -> No
     metrics.record_status(namespace, name, outcome.full_status)
 
 
-def _kick_owner(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+def _newer_body(namespace: str, name: str, stored: Obj) -> None:
+    """Our status write's answer replaces the body the loop reads next, unless a newer one
+    came in meanwhile: the next pass never sees a body older than its own last write."""
+    held = BODIES.get((namespace, name))
+    if held is not None and _rv(stored) > _rv(held):
+        BODIES[(namespace, name)] = stored
+
+
+def _rv(obj: Obj) -> int:
+    raw = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
+    return int(raw) if raw.isdigit() else 0
+
+
+def _kick_owner(
+    type: str | None, body: kopf.Body, labels: kopf.Labels, namespace: str | None, **_: Any
+) -> None:
     HEARTBEAT.beat()
+    CACHE.observe(dict(body), deleted=type == "DELETED")
     owner = labels.get(LABEL_NAME)
     if owner and namespace:
         KICKS.kick(namespace, owner)
@@ -199,16 +236,7 @@ def _kick_owner(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
 
 # Changes to generated objects (ours or anyone's) wake the owner's loop: drift is undone at
 # once, and status follows the Deployments' progress without polling.
-for _group, _version, _plural in (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "services"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("networking.istio.io", "v1", "virtualservices"),
-    ("networking.istio.io", "v1", "destinationrules"),
-    ("batch", "v1", "cronjobs"),
-    ("batch", "v1", "jobs"),  # a cron run that finishes is judged at once
-):
+for _group, _version, _plural, _ in WATCHED:
     kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"kick-owner-{_plural}")(
         _kick_owner
     )
