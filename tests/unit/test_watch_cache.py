@@ -22,6 +22,7 @@ def deployment(version: int, uid: str = "u1", replicas: int = 2) -> dict[str, An
             "namespace": "ns",
             "uid": uid,
             "resourceVersion": str(version),
+            "labels": {"app.kubernetes.io/managed-by": "harness-operator"},
         },
         "spec": {"replicas": replicas},
     }
@@ -124,3 +125,13 @@ def test_what_a_caller_changes_does_not_change_the_cache() -> None:
     assert held is not None
     held["spec"]["replicas"] = 99
     assert cache.get("apps/v1", "Deployment", "ns", "agent-stable") == deployment(10)
+
+
+def test_someone_elses_object_is_read_each_time() -> None:
+    kube, server = kube_with(ObjectCache({DEPLOYMENT}))
+    theirs = deployment(10)
+    theirs["metadata"]["labels"] = {"app": "theirs"}
+    server.objects[PATH] = theirs
+    kube.get("apps/v1", "Deployment", "ns", "agent-stable")
+    del server.objects[PATH]  # they delete it: no watch event reaches us
+    assert kube.get("apps/v1", "Deployment", "ns", "agent-stable") is None

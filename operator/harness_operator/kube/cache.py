@@ -8,7 +8,9 @@ replaces a newer one (watch events can trail a write), and a deletion removes on
 it names (a re-created object has a new uid). `CachedKube.get` answers a watched kind from
 the cache; a miss — not seen yet, or never ours, such as a same-named object of someone
 else's — falls back to a GET. Kinds that are not watched (Secrets, ConfigMaps, templates)
-always GET.
+always GET, and so does an object that is not labelled as ours (the watches do not see it).
+Someone removing our label from a generated object takes it out of the watches' sight: the
+cache then holds its last labelled version until the operator restarts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from harness_operator.kube.client import FIELD_MANAGER, Kube, Obj
+from harness_operator.naming import LABEL_APP_MANAGED_BY, MANAGED_BY
 
 LOOKUPS = Counter(
     "harness_operator_cache_lookups",
@@ -38,6 +41,13 @@ def _key(api_version: str, kind: str, namespace: str | None, name: str) -> Key:
 def key_of(obj: Obj) -> Key:
     meta = obj.get("metadata") or {}
     return _key(obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace"), meta["name"])
+
+
+def _watched(obj: Obj) -> bool:
+    """Whether the watches keep this object up to date (they see only objects labelled as
+    ours): anything else — a same-named object of someone else's — is read each time."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(LABEL_APP_MANAGED_BY) == MANAGED_BY)
 
 
 def _version(obj: Obj) -> int:
@@ -93,7 +103,7 @@ class CachedKube(Kube):
                 return held
             LOOKUPS.labels("miss").inc()
         found = super().get(api_version, kind, namespace, name)
-        if found is not None and (api_version, kind) in self.cache.kinds:
+        if found is not None and (api_version, kind) in self.cache.kinds and _watched(found):
             self.cache.observe({"apiVersion": api_version, "kind": kind, **found})
         return found
 
