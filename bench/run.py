@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "cluster"), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from kubernetes import client, config
+from scale import scale_figures
 
 import localcluster
 from fakeapi import FakeModelAPI, ModelBehaviour
@@ -263,6 +264,8 @@ def main() -> int:
         print(f"PROMO_SECONDS: {took:.1f} s")
         print(f"PROMO: {ratio:.3f}")
         preflight_figures(bench, operator, client.CoreV1Api(api))
+        operator.stop()  # the scale figures run an operator of their own
+        scale_figures(state, bench.harness, workdir, int(os.environ.get("BENCH_SCALE_N", "100")))
     finally:
         operator.stop()
         localcluster.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
