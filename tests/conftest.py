@@ -113,8 +113,14 @@ def crds(testbed: localcluster.State) -> None:
 
 
 @pytest.fixture
+def resync_seconds() -> float:
+    """The test operator's resync period; a module overrides this fixture to change it."""
+    return 2.0
+
+
+@pytest.fixture
 def operator(
-    testbed: localcluster.State, crds: None, namespace: str, tmp_path: Path
+    testbed: localcluster.State, crds: None, namespace: str, tmp_path: Path, resync_seconds: float
 ) -> Iterator[OperatorProcess]:
     """The operator, running as its console script against the test bed and watching only
     this test's namespace (so tests never share, or fight over, an operator)."""
@@ -123,6 +129,7 @@ def operator(
         tmp_path / "operator.log",
         namespace=namespace,
         prometheus_url=testbed.prometheus_url,
+        resync_seconds=resync_seconds,
     )
     yield proc
     proc.stop()

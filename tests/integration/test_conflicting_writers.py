@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import yaml
 
 import localcluster
 from scenarios import Harnesses, Kubectl
-from testbed import OperatorProcess, audit_writes, eventually, stays
+from testbed import audit_writes, eventually, stays
 
 ROOT = Path(__file__).resolve().parents[2]
 RESTORED_WITHIN = 10.0
@@ -65,18 +65,8 @@ CASES: list[tuple[str, str, dict[str, Any], Read]] = [
 
 
 @pytest.fixture
-def operator(
-    testbed: localcluster.State, crds: None, namespace: str, tmp_path: Path
-) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(
-        testbed.kubeconfig,
-        tmp_path / "operator.log",
-        namespace=namespace,
-        prometheus_url=testbed.prometheus_url,
-        resync_seconds=RESYNC,
-    )
-    yield proc
-    proc.stop()
+def resync_seconds() -> float:
+    return RESYNC
 
 
 def spec() -> dict[str, Any]:

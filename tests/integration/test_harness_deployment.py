@@ -7,7 +7,6 @@ namespace that enforces PodSecurity `restricted`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +32,6 @@ period, so only the watch on the child (its kick) can undo it in time."""
 def resync_seconds() -> float:
     """The test operator's resync period; a test parametrizes this name to change it."""
     return 2.0
-
-
-@pytest.fixture
-def operator(
-    testbed: localcluster.State,
-    crds: None,
-    namespace: str,
-    tmp_path: Path,
-    resync_seconds: float,
-) -> Iterator[OperatorProcess]:
-    """conftest's `operator`, with this module's `resync_seconds`."""
-    proc = OperatorProcess(
-        testbed.kubeconfig,
-        tmp_path / "operator.log",
-        namespace=namespace,
-        prometheus_url=testbed.prometheus_url,
-        resync_seconds=resync_seconds,
-    )
-    yield proc
-    proc.stop()
 
 
 def quickstart_spec() -> dict[str, Any]:

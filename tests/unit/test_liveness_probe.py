@@ -14,8 +14,8 @@ import pytest
 from harness_operator.config import OperatorConfig
 from harness_operator.controller.pool import PassPool
 from harness_operator.handlers import harness
-from harness_operator.handlers.kicks import KICKS, Heartbeat
-from harness_operator.kube.client import LastAnswer
+from harness_operator.handlers.kicks import KICKS
+from harness_operator.heartbeat import Heartbeat
 
 
 class Clock:
@@ -38,7 +38,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(harness, "HEARTBEAT", Heartbeat(clock))
     pool = PassPool(1, clock)
     monkeypatch.setattr(harness, "passes", lambda: pool)
-    monkeypatch.setattr(harness, "LAST_ANSWER", LastAnswer(clock))
+    monkeypatch.setattr(harness, "LAST_ANSWER", Heartbeat(clock))
     return clock
 
 
@@ -66,7 +66,7 @@ def test_a_loop_silent_up_to_the_limit_is_healthy(
     resync(monkeypatch, resync_seconds)
     clock.advance(limit)
 
-    harness.LAST_ANSWER.answered()
+    harness.LAST_ANSWER.beat()
     assert harness.loops_alive() == {
         "loops": 1.0,
         "last_activity_seconds": limit,
@@ -99,7 +99,7 @@ def test_a_heartbeat_after_a_silence_makes_the_probe_healthy_again(
         harness.loops_alive()
 
     harness.HEARTBEAT.beat()  # a loop ran a pass, or a watch event arrived
-    harness.LAST_ANSWER.answered()
+    harness.LAST_ANSWER.beat()
     clock.advance(1)
 
     assert harness.loops_alive()["last_activity_seconds"] == 1.0
@@ -144,11 +144,11 @@ def test_a_pass_waiting_for_a_thread_past_the_limit_fails_the_probe(
         await asyncio.sleep(0)  # both submitted; the second has no thread
         clock.advance(59)
         harness.HEARTBEAT.beat()  # a watch event
-        harness.LAST_ANSWER.answered()
+        harness.LAST_ANSWER.beat()
         verdicts.append(str(harness.loops_alive()["pass_queue_seconds"]))
         clock.advance(2)
         harness.HEARTBEAT.beat()
-        harness.LAST_ANSWER.answered()
+        harness.LAST_ANSWER.beat()
         try:
             harness.loops_alive()
         except kopf.PermanentError as err:
@@ -174,5 +174,5 @@ def test_an_api_server_that_stops_answering_fails_the_probe(
     harness.HEARTBEAT.beat()
     with pytest.raises(kopf.PermanentError, match="the API server has not answered for 61s"):
         harness.loops_alive()
-    harness.LAST_ANSWER.answered()  # it is back
+    harness.LAST_ANSWER.beat()  # it is back
     assert harness.loops_alive()["apiserver_silence_seconds"] == 0.0

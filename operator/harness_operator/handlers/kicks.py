@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+
+from harness_operator.heartbeat import Heartbeat
 
 
 class Kicks:
@@ -36,21 +36,7 @@ class Kicks:
 KICKS = Kicks()
 
 
-class Heartbeat:
-    """When a loop or a watch event last showed that the operator is alive (on `clock`,
-    monotonic seconds: a test passes its own)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._last = clock()
-
-    def beat(self) -> None:
-        self._last = self._clock()
-
-    def age(self) -> float:
-        return self._clock() - self._last
-
-
+# When a pass or a watch event last showed that the operator is alive.
 HEARTBEAT = Heartbeat()
 
 

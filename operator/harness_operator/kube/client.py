@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client import Counter
 
 from harness_operator import __version__
+from harness_operator.heartbeat import Heartbeat
 
 FIELD_MANAGER = "harness-operator"
 REPLICAS_MANAGER = "harness-operator-replicas"
@@ -39,22 +38,9 @@ REQUESTS = Counter(
 Obj = dict[str, Any]
 
 
-class LastAnswer:
-    """When the API server last answered a request of ours (any HTTP status: it is up), on
-    a monotonic clock. Liveness reads it: a frozen or unreachable API server stops it."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._at = clock()
-
-    def answered(self) -> None:
-        self._at = self._clock()
-
-    def age(self) -> float:
-        return self._clock() - self._at
-
-
-LAST_ANSWER = LastAnswer()
+# When the API server last answered a request of ours (any HTTP status: it is up).
+# Liveness reads it: a frozen or unreachable API server stops it.
+LAST_ANSWER = Heartbeat()
 
 
 @dataclass(frozen=True)
@@ -209,7 +195,7 @@ class Kube:
         )
         response = self.api.call_api(*request, _request_timeout=30)
         response.read()
-        LAST_ANSWER.answered()
+        LAST_ANSWER.beat()
         if not 200 <= response.status <= 299:
             raise ApiException(http_resp=response)
         data: Obj = json.loads(response.data or b"{}")
