@@ -441,8 +441,19 @@ def kwokctl_config() -> list[dict[str, object]]:
         "componentsPatches": [
             {
                 "name": "kube-controller-manager",
-                "extraArgs": [{"key": "horizontal-pod-autoscaler-sync-period", "value": "5s"}],
-            }
+                "extraArgs": [
+                    {"key": "horizontal-pod-autoscaler-sync-period", "value": "5s"},
+                    # One instance: no Lease to lose. A component that loses its Lease
+                    # exits, and kwokctl does not restart it: a test that freezes the API
+                    # server for a minute (test_apiserver_faults.py) would leave the test
+                    # bed without a controller-manager.
+                    {"key": "leader-elect", "value": "false"},
+                ],
+            },
+            {
+                "name": "kube-scheduler",
+                "extraArgs": [{"key": "leader-elect", "value": "false"}],
+            },
         ],
     }
     return [options, *kwok_stages()]

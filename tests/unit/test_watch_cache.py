@@ -135,3 +135,11 @@ def test_someone_elses_object_is_read_each_time() -> None:
     kube.get("apps/v1", "Deployment", "ns", "agent-stable")
     del server.objects[PATH]  # they delete it: no watch event reaches us
     assert kube.get("apps/v1", "Deployment", "ns", "agent-stable") is None
+
+
+def test_absence_is_trusted_only_when_looking_for_our_own_objects_to_delete() -> None:
+    kube, server = kube_with(ObjectCache({DEPLOYMENT}))
+    assert kube.ours_if_any("apps/v1", "Deployment", "ns", "agent-canary") is None
+    assert server.calls == []
+    kube.ours_if_any("v1", "Secret", "ns", "key")  # not watched: asked
+    assert len(server.calls) == 1

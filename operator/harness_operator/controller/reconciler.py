@@ -655,7 +655,7 @@ class Reconciler:
 
     def _remove(self, absent: list[ObjectKey], uid: str, outcome: Outcome) -> None:
         for key in absent:
-            found = self.kube.get(key.api_version, key.kind, key.namespace, key.name)
+            found = self.kube.ours_if_any(key.api_version, key.kind, key.namespace, key.name)
             if found is not None and owner_uid(found) == uid:
                 self.kube.delete(key.api_version, key.kind, key.namespace, key.name)
                 outcome.writes.append(f"delete {_describe(key)}")

@@ -107,6 +107,16 @@ class CachedKube(Kube):
             self.cache.observe({"apiVersion": api_version, "kind": kind, **found})
         return found
 
+    def ours_if_any(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None:
+        """For a watched kind, trusts the watches' absence: every object of ours carries the
+        label they select on. (Before they have listed everything, an object to delete may
+        be missed; its listing event wakes the owner, whose next pass deletes it.)"""
+        if (api_version, kind) in self.cache.kinds:
+            return self.cache.get(api_version, kind, namespace, name)
+        return super().ours_if_any(api_version, kind, namespace, name)
+
     def apply(self, obj: Obj, manager: str = FIELD_MANAGER, *, dry_run: bool = False) -> Obj:
         stored = super().apply(obj, manager, dry_run=dry_run)
         if not dry_run and (obj["apiVersion"], obj["kind"]) in self.cache.kinds:

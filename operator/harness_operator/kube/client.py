@@ -210,6 +210,13 @@ class Kube:
                 return None
             raise
 
+    def ours_if_any(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> Obj | None:
+        """The object, when it may be one of ours (to delete it): a GET here; `CachedKube`
+        answers from the watches, which see every object of ours."""
+        return self.get(api_version, kind, namespace, name)
+
     def list(
         self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
     ) -> list[Obj]:
