@@ -76,37 +76,35 @@ def spec() -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("operator")
-@pytest.mark.parametrize(("kind", "name", "patch", "read"), CASES, ids=[c[0] for c in CASES])
 def test_another_writers_change_is_undone_and_not_fought_over(
-    harness: Harnesses,
-    kubectl: Kubectl,
-    testbed: localcluster.State,
-    namespace: str,
-    kind: str,
-    name: str,
-    patch: dict[str, Any],
-    read: Read,
+    harness: Harnesses, kubectl: Kubectl, testbed: localcluster.State, namespace: str
 ) -> None:
     harness.create("agent", spec())
     harness.wait_ready("agent")
 
-    def live() -> Any:
-        return read(json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json")))
+    for kind, name, patch, read in CASES:
 
-    owned = live()
-    kubectl("patch", kind, name, "-n", namespace, "--type", "merge", "-p", json.dumps(patch))
-    assert live() != owned, "the other writer's change did not land"
+        def live(kind: str = kind, name: str = name, read: Read = read) -> Any:
+            return read(json.loads(kubectl("get", kind, name, "-n", namespace, "-o", "json")))
 
-    eventually(lambda: live() == owned, timeout=RESTORED_WITHIN, what=f"{kind} {name} restored")
-    settled = time.time()  # the restoring write is in: any write from now on is a fight
+        owned = live()
+        kubectl("patch", kind, name, "-n", namespace, "--type", "merge", "-p", json.dumps(patch))
+        assert live() != owned, f"the other writer's change to {kind} did not land"
 
-    def writes() -> list[Any]:
-        return [
-            w["objectRef"]
-            for w in audit_writes(testbed.audit_log, namespace, settled)
-            if w["objectRef"].get("resource") not in ("harnessdeployments", "events")
-        ]
+        eventually(
+            lambda live=live, owned=owned: live() == owned,
+            timeout=RESTORED_WITHIN,
+            what=f"{kind} {name} restored",
+        )
+        settled = time.time()  # the restoring write is in: any write from now on is a fight
 
-    # Five seconds, several watch echoes of the restore: a fight would show as writes.
-    assert stays(writes, until=time.time() + 5, what="the operator's writes") == []
-    assert live() == owned
+        def writes(settled: float = settled) -> list[Any]:
+            return [
+                w["objectRef"]
+                for w in audit_writes(testbed.audit_log, namespace, settled)
+                if w["objectRef"].get("resource") not in ("harnessdeployments", "events")
+            ]
+
+        # Three seconds, several watch echoes of the restore: a fight would show as writes.
+        assert stays(writes, until=time.time() + 3, what=f"writes after {kind}") == []
+        assert live() == owned
