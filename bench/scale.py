@@ -83,6 +83,14 @@ def scale_figures(state: localcluster.State, bench: Harnesses, workdir: Path, co
         print(f"CONV_{count}: {took / raw:.2f} ({took:.1f} s vs {raw:.1f} s raw)")
         print(f"MEM_{count}: {rss_mib(operator.proc.pid):.0f} MiB")
 
+        def all_ready() -> bool:
+            items = custom.list_namespaced_custom_object(
+                "harness.dev", "v1alpha1", NAMESPACE, "harnessdeployments"
+            )["items"]
+            return sum((h.get("status") or {}).get("phase") == "Ready" for h in items) == count
+
+        # At rest: every HD Ready (its pods up), before the idle window starts.
+        eventually(all_ready, timeout=60 + 3 * count, interval=1.0, what=f"{count} HDs Ready")
         since = time.time()
         passes = operator.reconcile_passes()
         window = RESYNC_SECONDS + 5
