@@ -32,9 +32,8 @@ QUEUE_WAIT = Histogram(
 
 class PassPool:
     def __init__(self, workers: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.workers = max(workers, 1)
         self._clock = clock
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="pass")
+        self._executor = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="pass")
         self._lock = threading.Lock()
         self._queued: dict[int, float] = {}
         self._ids = itertools.count()
@@ -63,6 +62,3 @@ class PassPool:
         with self._lock:
             oldest = min(self._queued.values(), default=None)
         return 0.0 if oldest is None else self._clock() - oldest
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -84,6 +85,7 @@ from harness_operator.rollout.controls import CONTROL_LIFT_BUDGET
 from harness_operator.traffic import IstioRouter, Router
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROUTING_KINDS = frozenset({"VirtualService", "DestinationRule"})
 
@@ -378,12 +380,11 @@ class Reconciler:
         except AnalysisConfigError as err:
             return SpendReading(now, (), None, 0.0, problem=str(err))
         pricing = spec.model.pricing if spec.model is not None else None
-        return self.queries.ask(
-            ("spend", hd.namespace, hd.name),
+        return self._query(
+            hd,
+            ("spend",),
             provider.address,
             lambda: read_spend(provider, hd.namespace, hd.name, budget, pricing, now),
-            owner=(hd.namespace, hd.name),
-            waiter=(hd.namespace, hd.name),
         )
 
     # -- analysis ------------------------------------------------------------------------
@@ -446,13 +447,19 @@ class Reconciler:
             return Round.config_error(now, str(err))
         # One round per pair of revisions at a time; it is stamped when it started, so it
         # never completes a step that began after its queries were sent.
-        return self.queries.ask(
-            ("round", hd.namespace, hd.name, target.stable_revision, target.canary_revision),
+        return self._query(
+            hd,
+            ("round", target.stable_revision, target.canary_revision),
             provider.address,
             lambda: evaluate(checks, analysis, target, provider, now),
-            owner=(hd.namespace, hd.name),
-            waiter=(hd.namespace, hd.name),
         )
+
+    def _query(
+        self, hd: HarnessRef, what: tuple[str, ...], address: str, job: Callable[[], T]
+    ) -> T | None:
+        """`job`'s result, or None while it runs; the HD is woken when it is in."""
+        owner = (hd.namespace, hd.name)
+        return self.queries.ask((*owner, *what), address, job, owner=owner, waiter=owner)
 
     # -- cron runs -----------------------------------------------------------------------
 

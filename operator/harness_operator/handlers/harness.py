@@ -31,7 +31,7 @@ from harness_operator.controller import Outcome, Reconciler
 from harness_operator.controller.pool import PassPool
 from harness_operator.handlers.kicks import HEARTBEAT, KICKS, LEADERSHIP
 from harness_operator.kube import Obj
-from harness_operator.kube.cache import CachedKube, ObjectCache
+from harness_operator.kube.cache import CachedKube, ObjectCache, resource_version
 from harness_operator.kube.client import LAST_ANSWER
 from harness_operator.naming import LABEL_APP_MANAGED_BY, LABEL_NAME, MANAGED_BY
 from harness_operator.preflight import PreflightService
@@ -215,13 +215,8 @@ def _newer_body(namespace: str, name: str, stored: Obj) -> None:
     """Our status write's answer replaces the body the loop reads next, unless a newer one
     came in meanwhile: the next pass never sees a body older than its own last write."""
     held = BODIES.get((namespace, name))
-    if held is not None and _rv(stored) > _rv(held):
+    if held is not None and resource_version(stored) > resource_version(held):
         BODIES[(namespace, name)] = stored
-
-
-def _rv(obj: Obj) -> int:
-    raw = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
-    return int(raw) if raw.isdigit() else 0
 
 
 def _kick_owner(

@@ -18,7 +18,6 @@ from prometheus_client import Gauge
 from harness_operator.config import leader_election
 from harness_operator.handlers import harness
 from harness_operator.handlers.kicks import LEADERSHIP
-from harness_operator.kube import Kube
 from harness_operator.kube.lease import RETRY_SECONDS, Elector
 
 log = logging.getLogger(__name__)
@@ -35,13 +34,13 @@ async def start_election(**_: Any) -> None:
     global ELECTOR, CAMPAIGN
     settings = leader_election()
     if settings is None:
-        LEADER.set(1)
+        _act(True)
         return
     namespace, name = settings
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    ELECTOR = Elector(Kube(), namespace, name, identity)
-    LEADERSHIP.acting = False
-    LEADER.set(0)
+    # The reconciler's client: one connection pool per process.
+    ELECTOR = Elector(harness.reconciler().kube, namespace, name, identity)
+    _act(False)
     log.info("leader election on Lease %s/%s as %s", namespace, name, identity)
     CAMPAIGN = asyncio.create_task(_campaign(ELECTOR), name="leader-election")
 
@@ -49,15 +48,18 @@ async def start_election(**_: Any) -> None:
 async def _campaign(elector: Elector) -> None:
     while True:
         leading = await asyncio.to_thread(elector.tick)
-        if leading and not LEADERSHIP.acting:
-            LEADERSHIP.acting = True
-            LEADER.set(1)
-            harness.start_all_loops()
-        elif not leading and LEADERSHIP.acting:
-            LEADERSHIP.acting = False
-            LEADER.set(0)
-            harness.stop_all_loops()
+        if leading != LEADERSHIP.acting:
+            _act(leading)
+            if leading:
+                harness.start_all_loops()
+            else:
+                harness.stop_all_loops()
         await asyncio.sleep(RETRY_SECONDS)
+
+
+def _act(acting: bool) -> None:
+    LEADERSHIP.acting = acting
+    LEADER.set(1 if acting else 0)
 
 
 @kopf.on.cleanup(id="harness-leader-release")

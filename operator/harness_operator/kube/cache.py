@@ -2,7 +2,7 @@
 needs no GET for what the operator already watches.
 
 The operator watches every kind it generates (to undo drift at once); those watch events
-feed `ObjectCache.observe`, and our own writes feed `stored` with the apiserver's answer, so
+feed `ObjectCache.observe`, and so do the apiserver's answers to our own writes, so
 the next pass sees what it just wrote even before the watch echoes it. An older version never
 replaces a newer one (watch events can trail a write), and a deletion removes only the object
 it names (a re-created object has a new uid). `CachedKube.get` answers a watched kind from
@@ -50,8 +50,10 @@ def _watched(obj: Obj) -> bool:
     return bool(labels.get(LABEL_APP_MANAGED_BY) == MANAGED_BY)
 
 
-def _version(obj: Obj) -> int:
-    raw = (obj.get("metadata") or {}).get("resourceVersion") or "0"
+def resource_version(obj: Obj) -> int:
+    """`metadata.resourceVersion` as a number, to tell the newer of two versions of one
+    object apart (0 when absent)."""
+    raw = str((obj.get("metadata") or {}).get("resourceVersion") or "0")
     return int(raw) if raw.isdigit() else 0
 
 
@@ -72,7 +74,7 @@ class ObjectCache:
                 if held is not None and held["metadata"].get("uid") == uid:
                     del self._objects[key]
                 return
-            if held is None or _version(obj) >= _version(held):
+            if held is None or resource_version(obj) >= resource_version(held):
                 self._objects[key] = copy.deepcopy(obj)
 
     def forget(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
@@ -84,8 +86,8 @@ class ObjectCache:
             held = self._objects.get(_key(api_version, kind, namespace, name))
             return copy.deepcopy(held) if held is not None else None
 
-    def __len__(self) -> int:
-        return len(self._objects)
+    def watches(self, api_version: str, kind: str) -> bool:
+        return (api_version, kind) in self.kinds
 
 
 class CachedKube(Kube):
@@ -96,15 +98,15 @@ class CachedKube(Kube):
         self.cache = cache
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Obj | None:
-        if (api_version, kind) in self.cache.kinds:
-            held = self.cache.get(api_version, kind, namespace, name)
-            if held is not None:
-                LOOKUPS.labels("hit").inc()
-                return held
-            LOOKUPS.labels("miss").inc()
+        if not self.cache.watches(api_version, kind):
+            return super().get(api_version, kind, namespace, name)
+        held = self.cache.get(api_version, kind, namespace, name)
+        LOOKUPS.labels("miss" if held is None else "hit").inc()
+        if held is not None:
+            return held
         found = super().get(api_version, kind, namespace, name)
-        if found is not None and (api_version, kind) in self.cache.kinds and _watched(found):
-            self.cache.observe({"apiVersion": api_version, "kind": kind, **found})
+        if found is not None and _watched(found):
+            self._keep(api_version, kind, found)
         return found
 
     def ours_if_any(
@@ -113,17 +115,21 @@ class CachedKube(Kube):
         """For a watched kind, trusts the watches' absence: every object of ours carries the
         label they select on. (Before they have listed everything, an object to delete may
         be missed; its listing event wakes the owner, whose next pass deletes it.)"""
-        if (api_version, kind) in self.cache.kinds:
+        if self.cache.watches(api_version, kind):
             return self.cache.get(api_version, kind, namespace, name)
         return super().ours_if_any(api_version, kind, namespace, name)
 
     def apply(self, obj: Obj, manager: str = FIELD_MANAGER, *, dry_run: bool = False) -> Obj:
         stored = super().apply(obj, manager, dry_run=dry_run)
-        if not dry_run and (obj["apiVersion"], obj["kind"]) in self.cache.kinds:
-            self.cache.observe({"apiVersion": obj["apiVersion"], "kind": obj["kind"], **stored})
+        if not dry_run and self.cache.watches(obj["apiVersion"], obj["kind"]):
+            self._keep(obj["apiVersion"], obj["kind"], stored)
         return stored
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
         gone = super().delete(api_version, kind, namespace, name)
         self.cache.forget(api_version, kind, namespace, name)
         return gone
+
+    def _keep(self, api_version: str, kind: str, answer: Obj) -> None:
+        # The apiserver's answers to a single-object request may lack apiVersion and kind.
+        self.cache.observe({"apiVersion": api_version, "kind": kind, **answer})
